@@ -1,0 +1,58 @@
+"""Test harness shared by every test folder: one local stack per test session, started on demand.
+
+The stack is the same one `make dev` runs (embedded Postgres, moto, every service as its own
+uvicorn process, the gateway), shifted to a free block of ports so it never collides with a
+developer's running stack, with throwaway data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+from commerce_platform.devstack.launcher import AWS_PORT, POSTGRES_PORT, Stack, StackConfig
+from commerce_platform.devstack.processes import port_is_free
+from commerce_platform.routing import GATEWAY_PORT, SERVICES
+
+TEST_ADMIN_EMAIL = "admin@example.com"
+TEST_ADMIN_PASSWORD = "Test-Admin-Password-1"
+
+
+def _free_port_offset() -> int:
+    base_ports = [GATEWAY_PORT, POSTGRES_PORT, AWS_PORT, *(route.port for route in SERVICES)]
+    for offset in range(20000, 40000, 1000):
+        if all(port_is_free(port + offset) for port in base_ports):
+            return offset
+    raise RuntimeError("no free block of ports for the test stack")
+
+
+@pytest.fixture(scope="session")
+def traces_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Every process of the test stack appends its finished spans here as JSON lines."""
+    return tmp_path_factory.mktemp("traces") / "spans.jsonl"
+
+
+@pytest.fixture(scope="session")
+async def stack(tmp_path_factory: pytest.TempPathFactory, traces_file: Path) -> AsyncIterator[Stack]:
+    config = StackConfig(
+        data_dir=tmp_path_factory.mktemp("stack"),
+        port_offset=_free_port_offset(),
+        durable=False,
+        admin_email=TEST_ADMIN_EMAIL,
+        admin_password=TEST_ADMIN_PASSWORD,
+        extra_env={"OTEL_TRACES_FILE": str(traces_file), "LOG_LEVEL": "INFO"},
+    )
+    running = Stack(config, progress=lambda _message: None)
+    try:
+        await running.start()
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture(scope="session")
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
+        yield session

@@ -1,0 +1,161 @@
+"""Bearer-token authentication: JWTs from the user service, verified against its JWKS.
+
+Only asymmetric algorithms are accepted, so a token signed with a shared secret (or `alg: none`)
+can never pass, whatever key material an attacker knows. Signature, issuer, audience, expiry and
+issued-at are all required. Keys are cached; an unknown `kid` triggers at most one refetch per
+cooldown, so key rotation works without letting garbage tokens hammer the user service.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+from uuid import UUID
+
+import jwt
+import msgspec
+from litestar.connection import ASGIConnection
+from litestar.handlers.base import BaseRouteHandler
+
+from commerce_platform.errors import DependencyUnavailable, Forbidden, Unauthorized
+
+ALLOWED_ALGORITHMS = ("RS256", "ES256", "EdDSA")
+REFETCH_COOLDOWN_SECONDS = 10.0
+
+
+class Principal(msgspec.Struct, frozen=True):
+    """Who is calling: the subject of a verified access token."""
+
+    user_id: UUID
+    email: str
+    role: str
+    token_id: str
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+
+KeysFetcher = Callable[[], Awaitable[dict[str, Any]]]
+
+
+class KeySet:
+    """Verification keys by `kid`, refreshed from a JWKS document."""
+
+    def __init__(self, fetch_jwks: KeysFetcher, *, cache_seconds: float = 300.0) -> None:
+        self._fetch = fetch_jwks
+        self._cache_seconds = cache_seconds
+        self._keys: dict[str, jwt.PyJWK] = {}
+        self._fetched_at = float("-inf")
+        self._lock = asyncio.Lock()
+
+    def load(self, jwks: dict[str, Any]) -> None:
+        keys: dict[str, jwt.PyJWK] = {}
+        for jwk in jwks.get("keys", []):
+            kid, alg = jwk.get("kid"), jwk.get("alg")
+            if kid and alg in ALLOWED_ALGORITHMS:
+                keys[kid] = jwt.PyJWK.from_dict(jwk)
+        self._keys = keys
+        self._fetched_at = time.monotonic()
+
+    async def key_for(self, kid: str) -> jwt.PyJWK | None:
+        seen = self._fetched_at
+        age = time.monotonic() - seen
+        key = self._keys.get(kid)
+        if key is not None and age < self._cache_seconds:
+            return key
+        if key is None and age < REFETCH_COOLDOWN_SECONDS:
+            return None  # fetched moments ago and the kid was not there: do not hammer the issuer
+        async with self._lock:
+            if self._fetched_at == seen:  # nobody refreshed while we waited for the lock
+                try:
+                    self.load(await self._fetch())
+                except Exception as exc:
+                    if key is not None:
+                        return key  # a stale but known key beats an outage
+                    raise DependencyUnavailable("cannot fetch signing keys from the user service") from exc
+        return self._keys.get(kid)
+
+
+class TokenVerifier:
+    """Turns an `Authorization: Bearer ...` value into a Principal, or raises 401."""
+
+    def __init__(self, keys: KeySet, *, issuer: str, audience: str, leeway_seconds: int = 5) -> None:
+        self.keys = keys
+        self.issuer = issuer
+        self.audience = audience
+        self.leeway = leeway_seconds
+
+    async def verify(self, token: str) -> Principal:
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError as exc:
+            raise Unauthorized("malformed token") from exc
+        alg, kid = header.get("alg"), header.get("kid")
+        if alg not in ALLOWED_ALGORITHMS:
+            raise Unauthorized("token algorithm not accepted")
+        if not isinstance(kid, str) or not kid:
+            raise Unauthorized("token has no key id")
+        key = await self.keys.key_for(kid)
+        if key is None:
+            raise Unauthorized("token signed by an unknown key")
+        if key.algorithm_name != alg:
+            raise Unauthorized("token algorithm does not match its key")
+        try:
+            claims = jwt.decode(
+                token,
+                key=key,
+                algorithms=[alg],
+                audience=self.audience,
+                issuer=self.issuer,
+                leeway=self.leeway,
+                options={"require": ["exp", "iat", "sub", "iss", "aud", "jti"]},
+            )
+        except jwt.ExpiredSignatureError as exc:
+            raise Unauthorized("token expired") from exc
+        except jwt.PyJWTError as exc:
+            raise Unauthorized("token rejected") from exc
+        if claims.get("typ") != "access":
+            raise Unauthorized("not an access token")
+        try:
+            return Principal(
+                user_id=UUID(claims["sub"]),
+                email=str(claims.get("email", "")),
+                role=str(claims.get("role", "customer")),
+                token_id=str(claims["jti"]),
+            )
+        except (ValueError, KeyError) as exc:
+            raise Unauthorized("token subject is malformed") from exc
+
+
+def bearer_token(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
+    header = connection.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized()
+    return token.strip()
+
+
+async def authenticate(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal:
+    """The caller's Principal, verified once per request and cached on the connection state."""
+    cached = connection.state.get("principal")
+    if isinstance(cached, Principal):
+        return cached
+    verifier: TokenVerifier = connection.app.state["token_verifier"]
+    principal = await verifier.verify(bearer_token(connection))
+    connection.state["principal"] = principal
+    return principal
+
+
+async def provide_principal(request: Any) -> Principal:
+    """Litestar dependency `principal`: declare it on a handler to require a signed-in caller."""
+    return await authenticate(request)
+
+
+async def admin_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """Guard for admin-only routes: 401 without a valid token, 403 for a non-admin."""
+    principal = await authenticate(connection)
+    if not principal.is_admin:
+        raise Forbidden("administrator role required")

@@ -1,0 +1,104 @@
+"""One service's database: an SQLAlchemy engine for writes and a lean asyncpg pool for hot reads.
+
+Each service owns one Postgres schema. Connections set `search_path` to that schema, so models and
+migrations never name it and a service cannot stumble into another service's tables (its role has
+no grants there either).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from typing import Any
+
+import asyncpg
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+
+def asyncpg_dsn(database_url: str) -> str:
+    """`postgresql+asyncpg://...` as asyncpg wants it (plain `postgresql://`)."""
+    url = make_url(database_url)
+    return url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def sqlalchemy_url(database_url: str) -> str:
+    """Accept plain `postgresql://` too, and always use the asyncpg driver."""
+    url = make_url(database_url)
+    return url.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
+
+
+async def _keep_session_state(_connection: asyncpg.Connection) -> None:
+    """Skip asyncpg's RESET ALL on release: the read pool runs single statements outside
+    transactions and never leaves session state behind, and the reset round trip costs ~30%
+    of a primary-key read."""
+
+
+class Database:
+    """Engine and read pool for one service schema, created lazily so a process starts (and answers
+    /health) even while the database is down."""
+
+    def __init__(
+        self,
+        database_url: str,
+        *,
+        schema: str,
+        application_name: str,
+        pool_size: int = 10,
+        max_overflow: int = 5,
+        read_pool_size: int = 10,
+    ) -> None:
+        self.database_url = database_url
+        self.schema = schema
+        self.server_settings: Mapping[str, str] = {
+            "search_path": f"{schema},public",
+            "application_name": application_name,
+        }
+        self.engine: AsyncEngine = create_async_engine(
+            sqlalchemy_url(database_url),
+            pool_size=pool_size,
+            max_overflow=max_overflow,
+            pool_pre_ping=True,
+            pool_recycle=1800,
+            connect_args={"server_settings": dict(self.server_settings), "timeout": 5},
+        )
+        self._read_pool_size = read_pool_size
+        self._read_pool: asyncpg.Pool | None = None
+        self._read_pool_lock = asyncio.Lock()
+
+    async def read_pool(self) -> asyncpg.Pool:
+        """The asyncpg pool for hot, read-only paths (a primary-key read at ~4x the ORM's rate)."""
+        if self._read_pool is None:
+            async with self._read_pool_lock:
+                if self._read_pool is None:
+                    self._read_pool = await asyncpg.create_pool(
+                        asyncpg_dsn(self.database_url),
+                        min_size=1,
+                        max_size=self._read_pool_size,
+                        server_settings=dict(self.server_settings),
+                        reset=_keep_session_state,
+                        timeout=5,
+                    )
+        return self._read_pool
+
+    async def fetchrow(self, query: str, *args: Any) -> asyncpg.Record | None:
+        pool = await self.read_pool()
+        async with pool.acquire() as conn:
+            return await conn.fetchrow(query, *args)
+
+    async def fetch(self, query: str, *args: Any) -> list[asyncpg.Record]:
+        pool = await self.read_pool()
+        async with pool.acquire() as conn:
+            return list(await conn.fetch(query, *args))
+
+    async def ping(self, timeout: float = 2.0) -> None:
+        """Raise if the database does not answer `SELECT 1` within `timeout` seconds."""
+        pool = await asyncio.wait_for(self.read_pool(), timeout)
+        async with asyncio.timeout(timeout), pool.acquire() as conn:
+            await conn.fetchval("SELECT 1")
+
+    async def close(self) -> None:
+        if self._read_pool is not None:
+            await self._read_pool.close()
+            self._read_pool = None
+        await self.engine.dispose()

@@ -1,0 +1,99 @@
+"""OpenTelemetry tracing, set up once per process.
+
+Spans are exported over OTLP/HTTP only when `OTEL_EXPORTER_OTLP_ENDPOINT` is set (in AWS: the ADOT
+sidecar, which forwards to X-Ray), or appended as JSON lines to `OTEL_TRACES_FILE` (tests and local
+inspection). Otherwise the provider still creates trace ids, so logs and propagated headers carry
+them, but nothing leaves the process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Sequence
+
+from opentelemetry import propagate, trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+_configured = False
+
+
+class JsonLinesSpanExporter(SpanExporter):
+    """Appends one JSON object per span to a file that several processes may share."""
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+        self._lock = threading.Lock()
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        lines = []
+        for span in spans:
+            ctx = span.get_span_context()
+            parent = span.parent
+            lines.append(
+                json.dumps(
+                    {
+                        "name": span.name,
+                        "trace_id": format(ctx.trace_id, "032x") if ctx else None,
+                        "span_id": format(ctx.span_id, "016x") if ctx else None,
+                        "parent_span_id": format(parent.span_id, "016x") if parent else None,
+                        "kind": span.kind.name,
+                        "service": span.resource.attributes.get("service.name"),
+                        "attributes": {k: _plain(v) for k, v in (span.attributes or {}).items()},
+                        "start_ns": span.start_time,
+                        "end_ns": span.end_time,
+                    }
+                )
+            )
+        # One write per batch with O_APPEND keeps lines from different processes whole.
+        with self._lock, open(self._path, "a", encoding="utf-8") as out:
+            out.write("\n".join(lines) + "\n")
+        return SpanExportResult.SUCCESS
+
+    def shutdown(self) -> None:
+        return None
+
+
+def _plain(value: object) -> object:
+    return list(value) if isinstance(value, tuple) else value
+
+
+def configure_tracing(service_name: str, *, otlp_endpoint: str | None, traces_file: str | None) -> None:
+    """Install the global tracer provider and W3C propagator (idempotent per process)."""
+    global _configured
+    if _configured:
+        return
+    resource = Resource.create(
+        {
+            "service.name": service_name,
+            "service.namespace": "commerce",
+            "deployment.environment": os.environ.get("ENVIRONMENT", "local"),
+        }
+    )
+    provider = TracerProvider(resource=resource)
+    if otlp_endpoint:
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        provider.add_span_processor(
+            BatchSpanProcessor(OTLPSpanExporter(endpoint=otlp_endpoint.rstrip("/") + "/v1/traces"))
+        )
+    if traces_file:
+        provider.add_span_processor(BatchSpanProcessor(JsonLinesSpanExporter(traces_file), schedule_delay_millis=200))
+    trace.set_tracer_provider(provider)
+    propagate.set_global_textmap(TraceContextTextMapPropagator())
+    _configured = True
+
+
+def shutdown_tracing() -> None:
+    provider = trace.get_tracer_provider()
+    if isinstance(provider, TracerProvider):
+        provider.shutdown()
+
+
+def current_trace_id() -> str | None:
+    ctx = trace.get_current_span().get_span_context()
+    return format(ctx.trace_id, "032x") if ctx.is_valid else None

@@ -1,0 +1,133 @@
+"""Token verification: only asymmetric, correctly signed, unexpired tokens for our issuer and audience."""
+
+import time
+import uuid
+from typing import Any
+
+import jwt
+import pytest
+from commerce_platform.auth import KeySet, TokenVerifier
+from commerce_platform.errors import DependencyUnavailable, Unauthorized
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+ISSUER, AUDIENCE = "commerce-user-service", "commerce"
+
+
+def _keypair(kid: str) -> tuple[Any, dict[str, Any]]:
+    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    jwk = jwt.algorithms.RSAAlgorithm.to_jwk(private.public_key(), as_dict=True)
+    jwk.update({"kid": kid, "alg": "RS256", "use": "sig"})
+    return private, jwk
+
+
+PRIVATE, JWK = _keypair("k1")
+OTHER_PRIVATE, _ = _keypair("k1")
+
+
+def _claims(**overrides: Any) -> dict[str, Any]:
+    now = int(time.time())
+    claims = {
+        "iss": ISSUER, "aud": AUDIENCE, "sub": str(uuid.uuid4()), "email": "a@example.com", "role": "customer",
+        "typ": "access", "iat": now, "exp": now + 300, "jti": uuid.uuid4().hex,
+    }
+    claims.update(overrides)
+    return {k: v for k, v in claims.items() if v is not None}
+
+
+def _sign(claims: dict[str, Any], key: Any = PRIVATE, alg: str = "RS256", kid: str = "k1") -> str:
+    return jwt.encode(claims, key, algorithm=alg, headers={"kid": kid})
+
+
+def _verifier(fetches: list[int] | None = None) -> TokenVerifier:
+    async def fetch() -> dict[str, Any]:
+        if fetches is not None:
+            fetches.append(1)
+        return {"keys": [JWK]}
+
+    return TokenVerifier(KeySet(fetch), issuer=ISSUER, audience=AUDIENCE)
+
+
+async def test_valid_token_gives_principal() -> None:
+    claims = _claims(role="admin")
+    principal = await _verifier().verify(_sign(claims))
+    assert str(principal.user_id) == claims["sub"]
+    assert principal.is_admin
+
+
+@pytest.mark.parametrize(
+    ("claims", "reason"),
+    [
+        (_claims(exp=int(time.time()) - 60), "expired"),
+        (_claims(aud="someone-else"), "rejected"),
+        (_claims(iss="evil"), "rejected"),
+        (_claims(typ="refresh"), "not an access token"),
+        (_claims(jti=None), "rejected"),
+        (_claims(sub="not-a-uuid"), "malformed"),
+    ],
+)
+async def test_bad_claims_are_rejected(claims: dict[str, Any], reason: str) -> None:
+    with pytest.raises(Unauthorized, match=reason):
+        await _verifier().verify(_sign(claims))
+
+
+async def test_tampered_and_foreign_signatures_are_rejected() -> None:
+    token = _sign(_claims())
+    head, payload, sig = token.split(".")
+    tampered = f"{head}.{payload}.{sig[:-4]}AAAA"
+    with pytest.raises(Unauthorized):
+        await _verifier().verify(tampered)
+    with pytest.raises(Unauthorized):
+        await _verifier().verify(_sign(_claims(), key=OTHER_PRIVATE))
+
+
+async def test_alg_none_and_hmac_with_public_key_are_rejected() -> None:
+    unsigned = jwt.encode(_claims(), None, algorithm="none", headers={"kid": "k1"})
+    with pytest.raises(Unauthorized, match="algorithm"):
+        await _verifier().verify(unsigned)
+    public_pem = PRIVATE.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    import base64
+    import hashlib
+    import hmac
+    import json
+
+    def b64(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+    # The classic key-confusion attack: HS256 keyed with the RSA public key.
+    header = b64(json.dumps({"alg": "HS256", "kid": "k1", "typ": "JWT"}).encode())
+    body = b64(json.dumps(_claims()).encode())
+    sig = b64(hmac.new(public_pem, f"{header}.{body}".encode(), hashlib.sha256).digest())
+    with pytest.raises(Unauthorized, match="algorithm"):
+        await _verifier().verify(f"{header}.{body}.{sig}")
+
+
+async def test_garbage_and_unknown_kid() -> None:
+    with pytest.raises(Unauthorized, match="malformed"):
+        await _verifier().verify("not-a-jwt")
+    with pytest.raises(Unauthorized, match="unknown key"):
+        await _verifier().verify(_sign(_claims(), kid="k2"))
+
+
+async def test_keys_are_cached_and_unknown_kid_refetch_is_rate_limited() -> None:
+    fetches: list[int] = []
+    verifier = _verifier(fetches)
+    for _ in range(5):
+        await verifier.verify(_sign(_claims()))
+    assert len(fetches) == 1
+    for _ in range(5):
+        with pytest.raises(Unauthorized):
+            await verifier.verify(_sign(_claims(), kid="rotated-away"))
+    # Within the cooldown an unknown kid does not trigger a fetch per request.
+    assert len(fetches) == 1
+
+
+async def test_unreachable_issuer_is_503_not_401() -> None:
+    async def fetch() -> dict[str, Any]:
+        raise OSError("connection refused")
+
+    verifier = TokenVerifier(KeySet(fetch), issuer=ISSUER, audience=AUDIENCE)
+    with pytest.raises(DependencyUnavailable):
+        await verifier.verify(_sign(_claims()))

@@ -1,0 +1,1 @@
+"""Stock per product: levels, movements, reservations for checkout; emits StockChanged."""

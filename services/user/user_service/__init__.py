@@ -1,0 +1,1 @@
+"""The user service: accounts, authentication (JWT issuer and JWKS), profiles and addresses."""

@@ -1,0 +1,33 @@
+"""`/v1/users`: the administrators' view of all accounts."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from commerce_platform.auth import admin_guard
+from litestar import Controller, get
+from litestar.params import Parameter
+
+from user_service.api.views import profile_of
+from user_service.schemas import UserPage
+from user_service.services import UserService
+
+MAX_PAGE_SIZE = 100
+
+
+class UserAdminController(Controller):
+    path = "/v1/users"
+    tags = ["admin"]
+    guards = [admin_guard]
+    security = [{"BearerToken": []}]
+
+    @get("", operation_id="listUsers")
+    async def list_users(
+        self,
+        users: UserService,
+        page: Annotated[int, Parameter(ge=1, description="1-based page number")] = 1,
+        page_size: Annotated[int, Parameter(ge=1, le=MAX_PAGE_SIZE)] = 20,
+    ) -> UserPage:
+        """All accounts in sign-up order, one page at a time, with the total count (admin only)."""
+        accounts, total = await users.page(page=page, page_size=page_size)
+        return UserPage(items=[profile_of(u) for u in accounts], total=total, page=page, page_size=page_size)

@@ -1,0 +1,45 @@
+"""Models and database rows turned into response bodies."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from user_service.models import Address, User
+from user_service.schemas import AddressOut, UserProfile
+
+
+def profile_of(user: User | Mapping[str, Any]) -> UserProfile:
+    """From an ORM user or an asyncpg record with the same column names."""
+    if isinstance(user, User):
+        return UserProfile(
+            id=user.id,
+            email=user.email,
+            full_name=user.full_name,
+            role=user.role,
+            phone=user.phone,
+            created_at=user.created_at,
+        )
+    return UserProfile(
+        id=user["id"],
+        email=user["email"],
+        full_name=user["full_name"],
+        role=user["role"],
+        phone=user["phone"],
+        created_at=user["created_at"],
+    )
+
+
+def address_of(address: Address) -> AddressOut:
+    return AddressOut(
+        id=address.id,
+        full_name=address.full_name,
+        line1=address.line1,
+        line2=address.line2,
+        city=address.city,
+        region=address.region,
+        postal_code=address.postal_code,
+        country=address.country,
+        created_at=address.created_at,
+        updated_at=address.updated_at,
+    )

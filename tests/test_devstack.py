@@ -1,0 +1,102 @@
+"""`make dev`'s launcher: starts everything, says what is where, and Ctrl-C leaves no process behind."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from commerce_platform.devstack.launcher import Stack, StackConfig, StackError
+from commerce_platform.devstack.processes import port_is_free
+from commerce_platform.routing import SERVICES
+
+
+def _descendants(pid: int) -> set[int]:
+    """All live descendants of `pid`, read from /proc (Linux)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError, IndexError):
+            continue
+        children.setdefault(int(fields[1]), []).append(int(entry.name))
+    found: set[int] = set()
+    stack = [pid]
+    while stack:
+        for child in children.get(stack.pop(), []):
+            if child not in found:
+                found.add(child)
+                stack.append(child)
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
+def _free_offset() -> int:
+    for offset in range(41000, 60000, 500):
+        if all(port_is_free(p + offset) for p in [8080, 5432, 4566, *(r.port for r in SERVICES)]):
+            return offset
+    raise RuntimeError("no free ports")
+
+
+async def test_port_in_use_is_reported_by_name(tmp_path: Path) -> None:
+    offset = _free_offset()
+    user_port = next(r.port for r in SERVICES if r.name == "user") + offset
+    with socket.socket() as blocker:
+        blocker.bind(("127.0.0.1", user_port))
+        blocker.listen()
+        stack = Stack(StackConfig(data_dir=tmp_path, port_offset=offset), progress=lambda _m: None)
+        with pytest.raises(StackError, match=rf"user service \({user_port}\)"):
+            await stack.start()
+        stack.stop()
+
+
+def test_launcher_starts_everything_and_ctrl_c_stops_it_all(tmp_path: Path) -> None:
+    offset = _free_offset()
+    log = tmp_path / "launcher.out"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env.pop("DATABASE_URL", None)
+    env.pop("AWS_ENDPOINT_URL", None)
+    with open(log, "wb") as out:
+        launcher = subprocess.Popen(
+            [sys.executable, "-m", "commerce_platform.devstack", "--data-dir", str(tmp_path / "data"),
+             "--port-offset", str(offset)],
+            stdout=out, stderr=subprocess.STDOUT, env=env,
+        )
+    try:
+        deadline = time.monotonic() + 90
+        while "stack is up" not in log.read_text():
+            assert launcher.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.2)
+        text = log.read_text()
+        assert f"http://127.0.0.1:{8080 + offset}" in text
+        for route in SERVICES:
+            assert f"{route.name}" in text and f"http://127.0.0.1:{route.port + offset}/schema" in text
+        assert "admin login" in text
+        started = _descendants(launcher.pid)
+        # postgres, moto, the gateway and one process per service at least
+        assert len(started) >= len(SERVICES) + 3
+        launcher.send_signal(signal.SIGINT)
+        assert launcher.wait(30) == 0, log.read_text()
+        deadline = time.monotonic() + 10
+        while any(_alive(pid) for pid in started) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert [pid for pid in started if _alive(pid)] == []
+        for route in SERVICES:
+            assert port_is_free(route.port + offset)
+    finally:
+        if launcher.poll() is None:
+            launcher.kill()
