@@ -12,7 +12,8 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from commerce_platform.devstack.launcher import AWS_PORT, POSTGRES_PORT, Stack, StackConfig
+
+from commerce_platform.devstack.launcher import AWS_PORT, POSTGRES_PORT, SMTP_PORT, STRIPE_PORT, Stack, StackConfig
 from commerce_platform.devstack.processes import port_is_free
 from commerce_platform.routing import GATEWAY_PORT, SERVICES
 
@@ -21,7 +22,7 @@ TEST_ADMIN_PASSWORD = "Test-Admin-Password-1"
 
 
 def _free_port_offset() -> int:
-    base_ports = [GATEWAY_PORT, POSTGRES_PORT, AWS_PORT, *(route.port for route in SERVICES)]
+    base_ports = [GATEWAY_PORT, POSTGRES_PORT, AWS_PORT, STRIPE_PORT, SMTP_PORT, *(route.port for route in SERVICES)]
     for offset in range(20000, 40000, 1000):
         if all(port_is_free(port + offset) for port in base_ports):
             return offset

@@ -46,7 +46,7 @@ def _alive(pid: int) -> bool:
 
 def _free_offset() -> int:
     for offset in range(41000, 60000, 500):
-        if all(port_is_free(p + offset) for p in [8080, 5432, 4566, *(r.port for r in SERVICES)]):
+        if all(port_is_free(p + offset) for p in [8080, 5432, 4566, 8420, 1025, *(r.port for r in SERVICES)]):
             return offset
     raise RuntimeError("no free ports")
 

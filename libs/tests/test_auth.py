@@ -6,10 +6,11 @@ from typing import Any
 
 import jwt
 import pytest
-from commerce_platform.auth import KeySet, TokenVerifier
-from commerce_platform.errors import DependencyUnavailable, Unauthorized
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+
+from commerce_platform.auth import KeySet, TokenVerifier
+from commerce_platform.errors import DependencyUnavailable, Unauthorized
 
 ISSUER, AUDIENCE = "commerce-user-service", "commerce"
 

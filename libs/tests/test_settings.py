@@ -1,6 +1,7 @@
 """Settings come from the environment and name the variable when something is wrong."""
 
 import pytest
+
 from commerce_platform.settings import PlatformSettings, SettingsError, load_settings, service_url
 
 

@@ -25,6 +25,8 @@ def _summary(stack: Stack) -> str:
     lines += [
         f"  postgres      {stack.admin_database_url.split('@')[-1]} (admin URL in {stack.data_dir}/secrets.json)",
         f"  aws endpoint  {stack.aws_endpoint_url} (SNS, SQS, SES)",
+        f"  stripe        {stack.stripe_api_base or 'real Stripe, test mode (STRIPE_SECRET_KEY)'}",
+        f"  mail          smtp 127.0.0.1:{stack.smtp_port}, messages in {stack.maildir}",
         f"  admin login   {stack.admin_email} / {stack.admin_password}",
         f"  logs          {stack.log_dir}/<process>.log",
         "",
@@ -67,6 +69,7 @@ def main() -> None:
         port_offset=args.port_offset,
         database_url=os.environ.get("DATABASE_URL") or None,
         aws_endpoint_url=os.environ.get("AWS_ENDPOINT_URL") or None,
+        stripe_secret_key=os.environ.get("STRIPE_SECRET_KEY") or None,
         admin_email=os.environ.get("BOOTSTRAP_ADMIN_EMAIL", "admin@example.com"),
         admin_password=os.environ.get("BOOTSTRAP_ADMIN_PASSWORD") or None,
     )

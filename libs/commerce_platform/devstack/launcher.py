@@ -29,6 +29,9 @@ Progress = Callable[[str], None]
 # The embedded Postgres and moto sit just below the gateway port, shifted by the same offset.
 POSTGRES_PORT = 5432
 AWS_PORT = 4566
+STRIPE_PORT = 8420
+SMTP_PORT = 1025
+LOCAL_STRIPE_KEY = "sk_test_localstripe"
 
 
 class StackError(RuntimeError):
@@ -44,6 +47,8 @@ class StackConfig:
     # Point at real infrastructure instead of starting local stand-ins.
     database_url: str | None = None
     aws_endpoint_url: str | None = None
+    # A real Stripe test-mode key instead of the local emulator.
+    stripe_secret_key: str | None = None
     admin_email: str = "admin@example.com"
     admin_password: str | None = None
     extra_env: Mapping[str, str] = field(default_factory=dict)
@@ -60,6 +65,8 @@ class Stack:
         self.postgres: EmbeddedPostgres | None = None
         self.admin_database_url = ""
         self.aws_endpoint_url = ""
+        self.stripe_api_base = ""
+        self.smtp_port = 0
         self.secrets: dict[str, str] = {}
 
     # -- addresses ---------------------------------------------------------------------------
@@ -99,6 +106,7 @@ class Stack:
         self._check_ports()
         await self._start_postgres()
         await self._start_aws()
+        await self._start_payment_and_mail_peers()
         await self._provision()
         env = self._service_env_base()
         for route in SERVICES:
@@ -153,6 +161,9 @@ class Stack:
             wanted["postgres"] = POSTGRES_PORT + self.config.port_offset
         if not self.config.aws_endpoint_url:
             wanted["aws endpoint"] = AWS_PORT + self.config.port_offset
+        if not self.config.stripe_secret_key:
+            wanted["stripe emulator"] = STRIPE_PORT + self.config.port_offset
+        wanted["smtp sink"] = SMTP_PORT + self.config.port_offset
         taken = [f"{name} ({port})" for name, port in wanted.items() if not port_is_free(port)]
         if taken:
             raise StackError(
@@ -197,6 +208,40 @@ class Stack:
         self.aws_endpoint_url = f"http://127.0.0.1:{port}"
         await _wait_for_http(self.aws_endpoint_url + "/moto-api/", timeout=20, process=process)
 
+    @property
+    def maildir(self) -> Path:
+        """Where the local SMTP sink keeps every message it receives, one .eml file each."""
+        return self.data_dir / "mail"
+
+    async def _start_payment_and_mail_peers(self) -> None:
+        stripe_port = STRIPE_PORT + self.config.port_offset
+        smtp_port = SMTP_PORT + self.config.port_offset
+        self.stripe_api_base = ""
+        waits = []
+        if not self.config.stripe_secret_key:
+            stripe = ManagedProcess(
+                "stripe",
+                [sys.executable, "-m", "commerce_platform.devstack.stripe_emulator", "--port", str(stripe_port)],
+                log_path=self.log_dir / "stripe.log",
+            )
+            stripe.start()
+            self.processes.append(stripe)
+            self.stripe_api_base = f"http://127.0.0.1:{stripe_port}"
+            waits.append(_wait_for_port(stripe_port, timeout=20, process=stripe))
+        mail = ManagedProcess(
+            "mail",
+            [sys.executable, "-m", "commerce_platform.devstack.mail_sink", "--port", str(smtp_port),
+             "--maildir", str(self.maildir)],
+            log_path=self.log_dir / "mail.log",
+        )
+        mail.start()
+        self.processes.append(mail)
+        self.smtp_port = smtp_port
+        waits.append(_wait_for_port(smtp_port, timeout=20, process=mail))
+        await asyncio.gather(*waits)
+        stripe_where = self.stripe_api_base or "real Stripe (test mode)"
+        self.progress(f"stripe: {stripe_where}; smtp sink: 127.0.0.1:{smtp_port} -> {self.maildir}")
+
     async def _provision(self) -> None:
         passwords = {r.name: self.secrets[f"db_password_{r.name}"] for r in SERVICES}
         await provision(self.admin_database_url, SERVICES, passwords)
@@ -221,8 +266,13 @@ class Stack:
                 "DB_POOL_SIZE": "5",
                 "DB_MAX_OVERFLOW": "5",
                 "PYTHONUNBUFFERED": "1",
+                "SMTP_HOST": "127.0.0.1",
+                "SMTP_PORT": str(self.smtp_port),
+                "STRIPE_SECRET_KEY": self.config.stripe_secret_key or LOCAL_STRIPE_KEY,
             }
         )
+        if self.stripe_api_base:
+            env["STRIPE_API_BASE"] = self.stripe_api_base
         for route in SERVICES:
             env[route.url_env_var] = self.service_url(route.name)
         env.update(self.config.extra_env)
@@ -284,6 +334,22 @@ async def _wait_for_postgres(url: str, *, timeout: float, process: ManagedProces
                 raise StackError("postgres exited during start") from exc
             if time.monotonic() > deadline:
                 raise StackError(f"postgres not reachable at {url.split('@')[-1]}: {exc}") from exc
+            await asyncio.sleep(0.1)
+
+
+async def _wait_for_port(port: int, *, timeout: float, process: ManagedProcess) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        if not process.running:
+            raise StackError(f"{process.name} exited during start:\n{process.log_tail()}")
+        try:
+            _reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.close()
+            await writer.wait_closed()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise StackError(f"{process.name} not listening on {port} after {timeout:.0f}s") from None
             await asyncio.sleep(0.1)
 
 
