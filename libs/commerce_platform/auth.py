@@ -154,6 +154,16 @@ async def provide_principal(request: Any) -> Principal:
     return await authenticate(request)
 
 
+async def provide_optional_principal(request: Any) -> Principal | None:
+    """Litestar dependency `optional_principal`: the caller if a token is sent (and valid), else None.
+
+    A token that is present but invalid is still a 401: silently treating it as anonymous would hide
+    expired sessions from the client."""
+    if not request.headers.get("authorization"):
+        return None
+    return await authenticate(request)
+
+
 async def admin_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
     """Guard for admin-only routes: 401 without a valid token, 403 for a non-admin."""
     principal = await authenticate(connection)

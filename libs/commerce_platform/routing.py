@@ -28,6 +28,8 @@ class ServiceRoute:
     consumes: tuple[str, ...] = ()
     # Only services that send mail get SES permissions.
     sends_email: bool = False
+    # Only services that text customers get sns:Publish to phone numbers.
+    sends_sms: bool = False
     # Other services this one calls over HTTP (for service URLs, security groups and IAM).
     calls: tuple[str, ...] = field(default=())
 
@@ -66,6 +68,41 @@ SERVICES: tuple[ServiceRoute, ...] = (
         path_prefixes=("/v1/products", "/v1/categories"),
         app_factory="product_service.app:create_app",
         publishes=("product-events",),
+    ),
+    ServiceRoute(
+        name="order",
+        port=8083,
+        schema="orders",
+        path_prefixes=("/v1/orders",),
+        app_factory="order_service.app:create_app",
+        publishes=("order-events",),
+        calls=("user", "cart", "product", "inventory", "payment"),
+    ),
+    ServiceRoute(
+        name="cart",
+        port=8084,
+        schema="carts",
+        path_prefixes=("/v1/cart",),
+        app_factory="cart_service.app:create_app",
+        calls=("product",),
+    ),
+    ServiceRoute(
+        name="payment",
+        port=8085,
+        schema="payments",
+        path_prefixes=("/v1/payments",),
+        app_factory="payment_service.app:create_app",
+    ),
+    ServiceRoute(
+        name="notification",
+        port=8086,
+        schema="notifications",
+        path_prefixes=("/v1/notifications",),
+        app_factory="notification_service.app:create_app",
+        consumes=("notification-orders",),
+        sends_email=True,
+        sends_sms=True,
+        calls=("user",),
     ),
     ServiceRoute(
         name="search",

@@ -23,7 +23,7 @@ from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryPlu
 from litestar.types import ASGIApp, ControllerRouterHandler
 
 from commerce_platform import migrations
-from commerce_platform.auth import KeySet, TokenVerifier, provide_principal
+from commerce_platform.auth import KeySet, Principal, TokenVerifier, provide_optional_principal, provide_principal
 from commerce_platform.aws import AwsClients
 from commerce_platform.database import Database
 from commerce_platform.errors import exception_handlers
@@ -156,6 +156,7 @@ def create_service_app(
         route_handlers=[HealthController, *definition.route_handlers],
         dependencies={
             "principal": Provide(provide_principal),
+            "optional_principal": Provide(provide_optional_principal),
             "settings": Provide(provide_settings, sync_to_thread=False),
             "database": Provide(provide_database, sync_to_thread=False),
             "aws": Provide(provide_aws, sync_to_thread=False),
@@ -176,7 +177,12 @@ def create_service_app(
             ),
         ),
         request_max_body_size=settings.max_request_body_bytes,
-        signature_namespace={"Database": Database, "AwsClients": AwsClients, **definition.signature_namespace},
+        signature_namespace={
+            "Database": Database,
+            "AwsClients": AwsClients,
+            "Principal": Principal,
+            **definition.signature_namespace,
+        },
         debug=False,
     )
 

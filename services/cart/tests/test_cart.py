@@ -1,0 +1,198 @@
+"""The cart over HTTP against the running stack: prices from the product service, bounds, guests, merge."""
+
+import asyncio
+import uuid
+from typing import Any
+
+import aiohttp
+import pytest
+
+from commerce_platform.devstack.launcher import Stack
+from commerce_platform.testing import admin_headers, create_category, create_product, new_shopper, problem
+
+
+@pytest.fixture(scope="module")
+async def catalog(stack: Stack, http: aiohttp.ClientSession) -> dict[str, Any]:
+    admin = await admin_headers(http, stack.service_url("user"), stack.admin_email, stack.admin_password)
+    product_url = stack.service_url("product")
+    category = await create_category(http, product_url, admin)
+    shoes = await create_product(http, product_url, admin, category=category, price_cents=4999)
+    socks = await create_product(http, product_url, admin, category=category, price_cents=799)
+    dollars = await create_product(http, product_url, admin, category=category, price_cents=100, currency="USD")
+    return {"admin": admin, "shoes": shoes, "socks": socks, "dollars": dollars, "category": category}
+
+
+async def test_signed_in_cart_is_priced_by_the_product_service(
+    stack: Stack, http: aiohttp.ClientSession, catalog: dict[str, Any]
+) -> None:
+    shopper = await new_shopper(http, stack.service_url("user"))
+    cart_url = f"{stack.gateway_url}/v1/cart"
+    async with http.get(cart_url, headers=shopper.headers) as resp:
+        assert resp.status == 200
+        empty = await resp.json()
+        assert empty["items"] == []
+        assert empty["total_cents"] == 0
+    async with http.post(
+        f"{cart_url}/items", json={"product_id": catalog["shoes"]["id"], "quantity": 2}, headers=shopper.headers
+    ) as resp:
+        assert resp.status == 200, await resp.text()
+    # Adding again adds up; the client never sends a price.
+    async with http.post(
+        f"{cart_url}/items", json={"product_id": catalog["socks"]["id"]}, headers=shopper.headers
+    ) as resp:
+        cart = await resp.json()
+    assert {line["product_id"]: line["quantity"] for line in cart["items"]} == {
+        catalog["shoes"]["id"]: 2,
+        catalog["socks"]["id"]: 1,
+    }
+    assert cart["total_cents"] == 2 * 4999 + 799
+    assert cart["currency"] == "EUR"
+    assert cart["item_count"] == 3
+    assert cart.get("cart_token") is None
+    shoes_line = next(line for line in cart["items"] if line["product_id"] == catalog["shoes"]["id"])
+    assert shoes_line["line_total_cents"] == 9998
+    assert shoes_line["sku"] == catalog["shoes"]["sku"]
+
+    async with http.patch(
+        f"{cart_url}/items/{catalog['shoes']['id']}", json={"quantity": 5}, headers=shopper.headers
+    ) as resp:
+        assert (await resp.json())["total_cents"] == 5 * 4999 + 799
+    async with http.delete(f"{cart_url}/items/{catalog['socks']['id']}", headers=shopper.headers) as resp:
+        assert [line["product_id"] for line in (await resp.json())["items"]] == [catalog["shoes"]["id"]]
+    async with http.delete(f"{cart_url}/", headers=shopper.headers) as resp:
+        assert (await resp.json())["items"] == []
+
+
+async def test_price_change_shows_in_the_cart(
+    stack: Stack, http: aiohttp.ClientSession, catalog: dict[str, Any]
+) -> None:
+    product_url = stack.service_url("product")
+    item = await create_product(http, product_url, catalog["admin"], category=catalog["category"], price_cents=1000)
+    shopper = await new_shopper(http, stack.service_url("user"))
+    cart_url = f"{stack.service_url('cart')}/v1/cart"
+    async with http.post(f"{cart_url}/items", json={"product_id": item["id"]}, headers=shopper.headers) as resp:
+        assert (await resp.json())["total_cents"] == 1000
+    async with http.patch(
+        f"{product_url}/v1/products/{item['id']}", json={"price_cents": 1250}, headers=catalog["admin"]
+    ) as resp:
+        assert resp.status == 200, await resp.text()
+    async with http.get(cart_url, headers=shopper.headers) as resp:
+        assert (await resp.json())["total_cents"] == 1250
+    # A deleted product stays visible as unavailable and leaves the total.
+    async with http.delete(f"{product_url}/v1/products/{item['id']}", headers=catalog["admin"]) as resp:
+        assert resp.status == 204
+    async with http.get(cart_url, headers=shopper.headers) as resp:
+        cart = await resp.json()
+    assert cart["items"][0]["available"] is False
+    assert cart["total_cents"] == 0
+
+
+async def test_bad_input_is_rejected_with_problems(
+    stack: Stack, http: aiohttp.ClientSession, catalog: dict[str, Any]
+) -> None:
+    shopper = await new_shopper(http, stack.service_url("user"))
+    cart_url = f"{stack.service_url('cart')}/v1/cart"
+    shoes = catalog["shoes"]["id"]
+    for bad in ({"product_id": shoes, "quantity": 0}, {"product_id": shoes, "quantity": 100},
+                {"product_id": "not-a-uuid"}, {"quantity": 1}, {"product_id": shoes, "price_cents": 1}):
+        async with http.post(f"{cart_url}/items", json=bad, headers=shopper.headers) as resp:
+            await problem(resp, 400)
+    async with http.post(
+        f"{cart_url}/items", json={"product_id": str(uuid.uuid4())}, headers=shopper.headers
+    ) as resp:
+        await problem(resp, 404)
+    async with http.post(f"{cart_url}/items", json={"product_id": shoes, "quantity": 60}, headers=shopper.headers):
+        pass
+    async with http.post(
+        f"{cart_url}/items", json={"product_id": shoes, "quantity": 60}, headers=shopper.headers
+    ) as resp:
+        await problem(resp, 422)
+    async with http.post(
+        f"{cart_url}/items", json={"product_id": catalog["dollars"]["id"]}, headers=shopper.headers
+    ) as resp:
+        await problem(resp, 409)
+    async with http.patch(
+        f"{cart_url}/items/{catalog['socks']['id']}", json={"quantity": 2}, headers=shopper.headers
+    ) as resp:
+        await problem(resp, 404)
+    async with http.get(cart_url, headers={"authorization": "Bearer not.a.token"}) as resp:
+        await problem(resp, 401)
+
+
+async def test_concurrent_adds_both_count(
+    stack: Stack, http: aiohttp.ClientSession, catalog: dict[str, Any]
+) -> None:
+    shopper = await new_shopper(http, stack.service_url("user"))
+    cart_url = f"{stack.service_url('cart')}/v1/cart"
+
+    async def add() -> int:
+        async with http.post(
+            f"{cart_url}/items", json={"product_id": catalog["socks"]["id"], "quantity": 3}, headers=shopper.headers
+        ) as resp:
+            return resp.status
+
+    assert await asyncio.gather(*(add() for _ in range(8))) == [200] * 8
+    async with http.get(cart_url, headers=shopper.headers) as resp:
+        assert (await resp.json())["items"][0]["quantity"] == 24
+
+
+async def test_guest_cart_merges_into_the_user_cart_at_login(
+    stack: Stack, http: aiohttp.ClientSession, catalog: dict[str, Any]
+) -> None:
+    cart_url = f"{stack.gateway_url}/v1/cart"
+    async with http.post(f"{cart_url}/items", json={"product_id": catalog["shoes"]["id"], "quantity": 1}) as resp:
+        guest = await resp.json()
+        token = resp.headers["x-cart-token"]
+    assert guest["cart_token"] == token
+    async with http.post(
+        f"{cart_url}/items", json={"product_id": catalog["socks"]["id"]}, headers={"x-cart-token": token}
+    ) as resp:
+        assert (await resp.json())["item_count"] == 2
+    # Someone else's token finds nothing of ours.
+    async with http.get(cart_url, headers={"x-cart-token": "x" * 43}) as resp:
+        assert (await resp.json())["items"] == []
+
+    shopper = await new_shopper(http, stack.service_url("user"))
+    async with http.post(
+        f"{cart_url}/items", json={"product_id": catalog["shoes"]["id"], "quantity": 2}, headers=shopper.headers
+    ):
+        pass
+    async with http.post(f"{cart_url}/merge", json={"cart_token": token}, headers=shopper.headers) as resp:
+        merged = await resp.json()
+        assert resp.status == 200, merged
+    assert {line["product_id"]: line["quantity"] for line in merged["items"]} == {
+        catalog["shoes"]["id"]: 3,
+        catalog["socks"]["id"]: 1,
+    }
+    # The guest cart is gone once merged.
+    async with http.post(f"{cart_url}/merge", json={"cart_token": token}, headers=shopper.headers) as resp:
+        await problem(resp, 404)
+    async with http.post(f"{cart_url}/merge", json={"cart_token": token}) as resp:
+        await problem(resp, 401)
+
+
+async def test_internal_checkout_routes_remove_ordered_lines_once(
+    stack: Stack, http: aiohttp.ClientSession, catalog: dict[str, Any]
+) -> None:
+    shopper = await new_shopper(http, stack.service_url("user"))
+    cart_url = stack.service_url("cart")
+    for product, quantity in ((catalog["shoes"]["id"], 3), (catalog["socks"]["id"], 1)):
+        async with http.post(
+            f"{cart_url}/v1/cart/items", json={"product_id": product, "quantity": quantity}, headers=shopper.headers
+        ):
+            pass
+    async with http.get(f"{cart_url}/internal/v1/carts/{shopper.user_id}") as resp:
+        assert (await resp.json())["total_cents"] == 3 * 4999 + 799
+    order = {"order_id": str(uuid.uuid4()), "lines": [{"product_id": catalog["shoes"]["id"], "quantity": 2},
+                                                       {"product_id": catalog["socks"]["id"], "quantity": 1}]}
+    for expected in (True, False):
+        async with http.post(
+            f"{cart_url}/internal/v1/carts/{shopper.user_id}/remove-ordered", json=order
+        ) as resp:
+            assert (await resp.json()) == {"removed": expected}
+    async with http.get(f"{cart_url}/v1/cart", headers=shopper.headers) as resp:
+        lines = (await resp.json())["items"]
+    assert [(line["product_id"], line["quantity"]) for line in lines] == [(catalog["shoes"]["id"], 1)]
+    # The gateway does not expose internal routes.
+    async with http.get(f"{stack.gateway_url}/internal/v1/carts/{shopper.user_id}") as resp:
+        assert resp.status == 404

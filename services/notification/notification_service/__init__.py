@@ -1,0 +1,1 @@
+"""Order emails (SES or SMTP) and SMS, from order events, with delivery status and retries."""

@@ -1,0 +1,13 @@
+"""Application factory of the notification service (work in progress: health only)."""
+
+from pathlib import Path
+
+from litestar import Litestar
+
+from commerce_platform.service_app import ServiceDefinition, create_service_app
+
+
+def create_app() -> Litestar:
+    return create_service_app(
+        ServiceDefinition(name="notification", route_handlers=[], migrations_dir=Path(__file__).parent / "migrations")
+    )

@@ -1,0 +1,1 @@
+"""Checkout orchestration and orders: reserve, charge, save with an outbox row, cancel with compensation."""
