@@ -104,3 +104,56 @@ async def problem(resp: aiohttp.ClientResponse, status: int) -> dict[str, Any]:
     assert body["title"]
     assert body["detail"]
     return body
+
+
+async def set_stock(
+    http: aiohttp.ClientSession, inventory_url: str, admin: dict[str, str], product_id: str, on_hand: int
+) -> dict[str, Any]:
+    async with http.put(f"{inventory_url}/v1/inventory/{product_id}", json={"on_hand": on_hand}, headers=admin) as resp:
+        body: dict[str, Any] = await resp.json(content_type=None)
+        assert resp.status == 200, body
+        return body
+
+
+async def stock_level(http: aiohttp.ClientSession, inventory_url: str, product_id: str) -> dict[str, Any]:
+    async with http.get(f"{inventory_url}/v1/inventory/{product_id}") as resp:
+        body: dict[str, Any] = await resp.json(content_type=None)
+        assert resp.status == 200, body
+        return body
+
+
+async def add_to_cart(
+    http: aiohttp.ClientSession, cart_url: str, shopper: Shopper, product_id: str, quantity: int
+) -> dict[str, Any]:
+    async with http.post(
+        f"{cart_url}/v1/cart/items", json={"product_id": product_id, "quantity": quantity}, headers=shopper.headers
+    ) as resp:
+        body: dict[str, Any] = await resp.json(content_type=None)
+        assert resp.status == 200, body
+        return body
+
+
+SHIPPING_ADDRESS = {
+    "full_name": "Ada Lovelace",
+    "line1": "12 St James's Square",
+    "city": "London",
+    "postal_code": "SW1Y 4JH",
+    "country": "GB",
+}
+
+
+async def publish_event(stack_aws_endpoint: str, data: Any, *, source: str = "test", event_id: Any = None) -> Any:
+    """Publish one event to its SNS topic on the local AWS endpoint, exactly as a relay would."""
+    from commerce_platform.aws import AwsClients
+    from commerce_platform.devstack.aws_emulator import ACCOUNT_ID, REGION
+    from commerce_platform.events.envelope import encode_envelope, new_envelope, topic_of
+
+    envelope = new_envelope(data, source=source, event_id=event_id)
+    aws = AwsClients(region=REGION, endpoint_url=stack_aws_endpoint)
+    async with aws.client("sns") as sns:
+        await sns.publish(
+            TopicArn=f"arn:aws:sns:{REGION}:{ACCOUNT_ID}:{topic_of(envelope.type)}",
+            Message=encode_envelope(envelope).decode(),
+            MessageAttributes={"event_type": {"DataType": "String", "StringValue": envelope.type}},
+        )
+    return envelope

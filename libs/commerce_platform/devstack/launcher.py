@@ -68,6 +68,7 @@ class Stack:
         self.stripe_api_base = ""
         self.smtp_port = 0
         self.secrets: dict[str, str] = {}
+        self._env: dict[str, str] = {}
 
     # -- addresses ---------------------------------------------------------------------------
     def port(self, route: ServiceRoute) -> int:
@@ -109,11 +110,26 @@ class Stack:
         await self._start_payment_and_mail_peers()
         await self._provision()
         env = self._service_env_base()
+        self._env = env
         for route in SERVICES:
             self._spawn_service(route, env)
         self._spawn_gateway(env)
         await self._wait_until_ready()
         self.progress(f"stack ready in {time.perf_counter() - started:.1f}s")
+
+    def stop_service(self, name: str) -> None:
+        """Stop one service (tests use this to see how the others behave while it is down)."""
+        process = next(p for p in self.processes if p.name == name)
+        process.stop()
+        self.processes.remove(process)
+
+    async def start_service(self, name: str) -> None:
+        """Start a stopped service again and wait until it is ready."""
+        route = next(r for r in SERVICES if r.name == name)
+        self._spawn_service(route, self._env)
+        await _wait_for_http(
+            self.service_url(name) + "/ready", timeout=self.config.ready_timeout_seconds, process=self.processes[-1]
+        )
 
     def stop(self) -> None:
         # Reverse order: gateway and services first, so nothing talks to a database that is gone.
@@ -129,6 +145,8 @@ class Stack:
         for route in SERVICES:
             stored.setdefault(f"db_password_{route.name}", secrets.token_urlsafe(18))
         stored.setdefault("admin_password", secrets.token_urlsafe(12) + "-Aa1")
+        # The payment service registers it with the Stripe emulator; tests sign their own events with it.
+        stored.setdefault("stripe_webhook_secret", "whsec_" + secrets.token_urlsafe(24))
         if self.config.admin_password:
             stored["admin_password"] = self.config.admin_password
         path.write_text(json.dumps(stored, indent=2))
@@ -273,6 +291,7 @@ class Stack:
         )
         if self.stripe_api_base:
             env["STRIPE_API_BASE"] = self.stripe_api_base
+            env["STRIPE_WEBHOOK_SECRET"] = self.secrets["stripe_webhook_secret"]
         for route in SERVICES:
             env[route.url_env_var] = self.service_url(route.name)
         env.update(self.config.extra_env)

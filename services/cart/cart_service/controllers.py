@@ -10,10 +10,10 @@ from litestar.di import Provide
 from litestar.status_codes import HTTP_200_OK
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cart_service.pricing import ProductCatalog
 from cart_service.schemas import AddItem, CartLine, CartView, ChangeQuantity, MergeCart, RemoveOrdered
 from cart_service.services import CartRef, CartStore
 from commerce_platform.auth import Principal
+from commerce_platform.clients.product_catalog import ProductCatalog
 from commerce_platform.errors import Conflict, NotFound, Unprocessable
 
 CART_TOKEN_HEADER = "x-cart-token"

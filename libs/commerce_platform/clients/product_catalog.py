@@ -1,4 +1,4 @@
-"""Prices come from the product service, never from the client: one batch lookup per cart view."""
+"""The product service's batch price lookup: carts and orders price lines with it, never with client input."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ from commerce_platform.http_client import ServiceClient
 
 
 class ProductPrice(msgspec.Struct):
+    """A product as a line needs it now; `active` is false once the product was deleted."""
+
     id: UUID
     sku: str
     name: str
@@ -26,6 +28,8 @@ class _LookupResult(msgspec.Struct):
 
 
 class ProductCatalog:
+    """`POST /internal/v1/products/lookup` on the product service."""
+
     def __init__(self, client: ServiceClient) -> None:
         self.client = client
 

@@ -1,0 +1,1 @@
+"""Delivery channels: email (SMTP or SES) and SMS (SNS)."""

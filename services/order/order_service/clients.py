@@ -1,0 +1,169 @@
+"""The calls checkout makes to the user, cart, inventory and payment services, typed.
+
+Each call has the platform client's timeout; reads and calls that carry an idempotency key (the
+reservation id, the payment's key) are retried, anything else is not. A dependency that does not
+answer raises DependencyUnavailable (503).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+import msgspec
+
+from commerce_platform.errors import DependencyUnavailable, Forbidden
+from commerce_platform.http_client import ServiceClient, ServiceResponse
+
+
+def _fail(service: str, response: ServiceResponse) -> DependencyUnavailable:
+    return DependencyUnavailable(f"the {service} service answered HTTP {response.status}")
+
+
+@dataclass(frozen=True)
+class Customer:
+    id: UUID
+    email: str
+
+
+class UserDirectory:
+    def __init__(self, client: ServiceClient) -> None:
+        self.client = client
+
+    async def active_customer(self, user_id: UUID) -> Customer:
+        """The user service confirms the account exists and is active (a token outlives a ban)."""
+        response = await self.client.get(f"/internal/v1/users/{user_id}")
+        if response.status == 404:
+            raise Forbidden("this account no longer exists")
+        if not response.ok:
+            raise _fail("user", response)
+        body = response.json()
+        if not body.get("is_active", False):
+            raise Forbidden("this account is not active")
+        return Customer(id=user_id, email=str(body["email"]))
+
+
+class CartLineRef(msgspec.Struct):
+    product_id: UUID
+    quantity: int
+
+
+class _CartView(msgspec.Struct):
+    items: list[CartLineRef]
+
+
+class Carts:
+    def __init__(self, client: ServiceClient) -> None:
+        self.client = client
+
+    async def lines(self, user_id: UUID) -> list[CartLineRef]:
+        response = await self.client.get(f"/internal/v1/carts/{user_id}")
+        if not response.ok:
+            raise _fail("cart", response)
+        return msgspec.json.decode(response.body, type=_CartView).items
+
+    async def remove_ordered(self, user_id: UUID, order_id: UUID, lines: list[dict[str, Any]]) -> None:
+        response = await self.client.post(
+            f"/internal/v1/carts/{user_id}/remove-ordered",
+            json={"order_id": str(order_id), "lines": lines},
+            retry=True,  # once per order id on the cart side
+        )
+        if not response.ok:
+            raise _fail("cart", response)
+
+
+@dataclass(frozen=True)
+class ShortStock:
+    lines: list[dict[str, Any]]
+
+
+class Inventory:
+    def __init__(self, client: ServiceClient) -> None:
+        self.client = client
+
+    async def reserve(self, reservation_id: UUID, lines: list[dict[str, Any]], ttl_seconds: int) -> ShortStock | None:
+        """Hold every line or none; the reservation id makes retries safe."""
+        response = await self.client.post(
+            "/internal/v1/reservations",
+            json={"reservation_id": str(reservation_id), "lines": lines, "ttl_seconds": ttl_seconds},
+            retry=True,
+        )
+        if response.status == 409:
+            body = response.json() or {}
+            return ShortStock(lines=list(body.get("short_lines") or body.get("lines") or []))
+        if not response.ok:
+            raise _fail("inventory", response)
+        return None
+
+    async def is_held(self, reservation_id: UUID) -> bool:
+        response = await self.client.get(f"/internal/v1/reservations/{reservation_id}")
+        if response.status == 404:
+            return False
+        if not response.ok:
+            raise _fail("inventory", response)
+        return bool(response.json().get("status") == "held")
+
+    async def release(self, reservation_id: UUID) -> None:
+        """Give held units back; idempotent. A 404 means nothing was ever held."""
+        response = await self.client.post(f"/internal/v1/reservations/{reservation_id}/release", retry=True)
+        if response.status not in (200, 404, 409):
+            raise _fail("inventory", response)
+
+
+@dataclass(frozen=True)
+class Payment:
+    id: UUID
+    status: str
+
+
+@dataclass(frozen=True)
+class Declined:
+    detail: str
+    decline_code: str | None
+
+
+class Payments:
+    def __init__(self, client: ServiceClient) -> None:
+        self.client = client
+
+    async def charge(
+        self, *, order_id: UUID, user_id: UUID, amount_cents: int, currency: str, payment_method: str
+    ) -> Payment | Declined:
+        """Charge once per order: the order id is the idempotency key, so a retry never charges twice."""
+        response = await self.client.post(
+            "/internal/v1/payments",
+            json={
+                "order_id": str(order_id),
+                "user_id": str(user_id),
+                "amount_cents": amount_cents,
+                "currency": currency,
+                "payment_method": payment_method,
+                "idempotency_key": f"order-{order_id}",
+            },
+            retry=True,
+        )
+        if response.status == 402:
+            body = response.json() or {}
+            return Declined(detail=str(body.get("detail", "payment declined")), decline_code=body.get("decline_code"))
+        if not response.ok:
+            raise _fail("payment", response)
+        body = response.json()
+        return Payment(id=UUID(body["id"]), status=str(body["status"]))
+
+    async def for_order(self, order_id: UUID) -> Payment | None:
+        """The successful payment of an order, if any (used by recovery after a crash)."""
+        response = await self.client.get("/internal/v1/payments", params={"order_id": str(order_id)})
+        if not response.ok:
+            raise _fail("payment", response)
+        for item in response.json().get("items", []):
+            if item.get("status") in ("succeeded", "partially_refunded"):
+                return Payment(id=UUID(item["id"]), status=str(item["status"]))
+        return None
+
+    async def refund(self, payment_id: UUID, *, reason: str) -> None:
+        response = await self.client.post(
+            f"/internal/v1/payments/{payment_id}/refund", json={"reason": reason}, retry=True
+        )
+        if not response.ok:
+            raise _fail("payment", response)

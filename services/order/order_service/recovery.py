@@ -1,0 +1,69 @@
+"""Finishes what a crash or an outage left half-done: a `pending` order is confirmed if its payment
+went through and its stock is still held, otherwise refunded and released; a failed order whose
+payment outcome was unknown is refunded if the charge did happen."""
+
+from __future__ import annotations
+
+import asyncio
+
+import structlog
+from litestar import Litestar
+
+from commerce_platform.errors import DependencyUnavailable
+from order_service.checkout import Checkout
+from order_service.events import order_created
+from order_service.models import Order
+from order_service.status import OrderStatus
+
+log = structlog.get_logger("order.recovery")
+STUCK_AFTER_SECONDS = 60
+LEASE_SECONDS = 120
+IDLE_SLEEP_SECONDS = 5.0
+
+
+async def recover_one(checkout: Checkout, order: Order) -> None:
+    deps, book = checkout.deps, checkout.book
+    payment = await deps.payments.for_order(order.id)
+    if order.status == OrderStatus.FAILED:
+        if payment is not None:
+            await deps.payments.refund(payment.id, reason="checkout failed; charge found by recovery")
+        await book.clear_failure_flag(order.id, "payment_outcome_unknown")
+        log.info("recovered unknown payment outcome", order_id=str(order.id), refunded=payment is not None)
+        return
+    reservation_held = order.lines and await deps.inventory.is_held(order.reservation_id)
+    if payment is not None and reservation_held:
+        await book.confirm(order.id, payment_id=payment.id, event=order_created(order), reason="completed by recovery")
+        log.info("recovery confirmed order", order_id=str(order.id))
+        return
+    if payment is not None:
+        await deps.payments.refund(payment.id, reason="checkout interrupted")
+    await deps.inventory.release(order.reservation_id)
+    await book.fail(
+        order.id,
+        status_code=503,
+        failure={"detail": "checkout was interrupted and has been undone", "type": "checkout-interrupted"},
+        reason="undone by recovery",
+    )
+    log.info("recovery undid order", order_id=str(order.id), refunded=payment is not None)
+
+
+async def recovery_worker(app: Litestar) -> None:
+    """Background worker: one stuck order at a time, leased so replicas never collide."""
+    checkout: Checkout = app.state["checkout"]
+    while True:
+        try:
+            order = await checkout.book.claim_for_recovery(
+                stuck_after_seconds=STUCK_AFTER_SECONDS, lease_seconds=LEASE_SECONDS
+            )
+            if order is None:
+                await asyncio.sleep(IDLE_SLEEP_SECONDS)
+                continue
+            await recover_one(checkout, order)
+        except asyncio.CancelledError:
+            raise
+        except DependencyUnavailable as exc:
+            log.warning("recovery waits for a dependency", error=exc.detail)
+            await asyncio.sleep(IDLE_SLEEP_SECONDS)
+        except Exception:
+            log.exception("recovery step failed")
+            await asyncio.sleep(IDLE_SLEEP_SECONDS)

@@ -1,0 +1,217 @@
+"""Checkout through the order service against the running stack: the happy path, every refusal, and
+idempotency under concurrency."""
+
+import asyncio
+import uuid
+from typing import Any
+
+import aiohttp
+import pytest
+
+from commerce_platform.devstack.launcher import Stack
+from commerce_platform.testing import (
+    SHIPPING_ADDRESS,
+    Shopper,
+    add_to_cart,
+    admin_headers,
+    create_category,
+    create_product,
+    new_shopper,
+    problem,
+    set_stock,
+    stock_level,
+)
+
+
+@pytest.fixture(scope="module")
+async def admin(stack: Stack, http: aiohttp.ClientSession) -> dict[str, str]:
+    return await admin_headers(http, stack.service_url("user"), stack.admin_email, stack.admin_password)
+
+
+@pytest.fixture(scope="module")
+async def category(stack: Stack, http: aiohttp.ClientSession, admin: dict[str, str]) -> str:
+    return await create_category(http, stack.service_url("product"), admin)
+
+
+async def stocked_product(
+    stack: Stack, http: aiohttp.ClientSession, admin: dict[str, str], category: str, *, stock: int, price: int = 1500
+) -> dict[str, Any]:
+    product = await create_product(http, stack.service_url("product"), admin, category=category, price_cents=price)
+    await set_stock(http, stack.service_url("inventory"), admin, product["id"], stock)
+    return product
+
+
+async def checkout(
+    http: aiohttp.ClientSession, stack: Stack, shopper: Shopper, *, key: str | None = None,
+    payment_method: str = "pm_card_visa", address: dict[str, Any] | None = None,
+) -> aiohttp.ClientResponse:
+    headers = {**shopper.headers, "Idempotency-Key": key or str(uuid.uuid4())}
+    body = {"shipping_address": address or SHIPPING_ADDRESS, "payment_method": payment_method}
+    return await http.post(f"{stack.gateway_url}/v1/orders", json=body, headers=headers)
+
+
+async def test_checkout_confirms_charges_once_and_empties_the_cart(
+    stack: Stack, http: aiohttp.ClientSession, admin: dict[str, str], category: str
+) -> None:
+    product = await stocked_product(stack, http, admin, category, stock=5, price=2000)
+    shopper = await new_shopper(http, stack.service_url("user"))
+    await add_to_cart(http, stack.service_url("cart"), shopper, product["id"], 2)
+    key = str(uuid.uuid4())
+    async with await checkout(http, stack, shopper, key=key) as resp:
+        order = await resp.json()
+        assert resp.status == 201, order
+    assert order["status"] == "confirmed"
+    assert order["total_cents"] == 4000
+    assert order["currency"] == "EUR"
+    assert [(i["product_id"], i["quantity"], i["unit_price_cents"]) for i in order["items"]] == [
+        (product["id"], 2, 2000)
+    ]
+    assert order["payment_id"]
+    assert [c["to_status"] for c in order["status_history"]] == ["pending", "confirmed"]
+    # The same key again: the same order, no second charge.
+    async with await checkout(http, stack, shopper, key=key) as resp:
+        assert resp.status == 201
+        assert (await resp.json())["id"] == order["id"]
+    payments_url = f"{stack.service_url('payment')}/internal/v1/payments"
+    async with http.get(payments_url, params={"order_id": order["id"]}) as resp:
+        assert len((await resp.json())["items"]) == 1
+    async with http.get(f"{stack.gateway_url}/v1/cart", headers=shopper.headers) as resp:
+        assert (await resp.json())["items"] == []
+    async with http.get(f"{stack.gateway_url}/v1/orders/{order['id']}", headers=shopper.headers) as resp:
+        assert (await resp.json())["id"] == order["id"]
+    async with http.get(f"{stack.gateway_url}/v1/orders", headers=shopper.headers) as resp:
+        assert [o["id"] for o in (await resp.json())["items"]] == [order["id"]]
+    # Someone else cannot see it; an admin can.
+    stranger = await new_shopper(http, stack.service_url("user"))
+    async with http.get(f"{stack.gateway_url}/v1/orders/{order['id']}", headers=stranger.headers) as resp:
+        await problem(resp, 404)
+    async with http.get(f"{stack.gateway_url}/v1/orders/{order['id']}", headers=admin) as resp:
+        assert resp.status == 200
+
+
+async def test_declined_card_is_402_and_leaves_nothing_behind(
+    stack: Stack, http: aiohttp.ClientSession, admin: dict[str, str], category: str
+) -> None:
+    product = await stocked_product(stack, http, admin, category, stock=4)
+    shopper = await new_shopper(http, stack.service_url("user"))
+    await add_to_cart(http, stack.service_url("cart"), shopper, product["id"], 1)
+    key = str(uuid.uuid4())
+    async with await checkout(http, stack, shopper, key=key, payment_method="pm_card_chargeCustomerFail") as resp:
+        body = await problem(resp, 402)
+    assert body["decline_code"]
+    assert await stock_level(http, stack.service_url("inventory"), product["id"]) == {
+        "product_id": product["id"], "on_hand": 4, "reserved": 0, "available": 4,
+    }
+    async with http.get(f"{stack.gateway_url}/v1/orders", headers=shopper.headers) as resp:
+        assert (await resp.json())["items"] == []
+    # The cart is untouched, and the same key answers the same refusal.
+    async with http.get(f"{stack.gateway_url}/v1/cart", headers=shopper.headers) as resp:
+        assert len((await resp.json())["items"]) == 1
+    async with await checkout(http, stack, shopper, key=key, payment_method="pm_card_chargeCustomerFail") as resp:
+        await problem(resp, 402)
+
+
+async def test_short_stock_is_409_with_the_short_lines(
+    stack: Stack, http: aiohttp.ClientSession, admin: dict[str, str], category: str
+) -> None:
+    plenty = await stocked_product(stack, http, admin, category, stock=10)
+    scarce = await stocked_product(stack, http, admin, category, stock=1)
+    shopper = await new_shopper(http, stack.service_url("user"))
+    await add_to_cart(http, stack.service_url("cart"), shopper, plenty["id"], 2)
+    await add_to_cart(http, stack.service_url("cart"), shopper, scarce["id"], 3)
+    async with await checkout(http, stack, shopper) as resp:
+        body = await problem(resp, 409)
+    assert [line["product_id"] for line in body["short_lines"]] == [scarce["id"]]
+    assert (await stock_level(http, stack.service_url("inventory"), plenty["id"]))["reserved"] == 0
+
+
+async def test_bad_requests_are_refused(
+    stack: Stack, http: aiohttp.ClientSession, admin: dict[str, str], category: str
+) -> None:
+    shopper = await new_shopper(http, stack.service_url("user"))
+    async with await checkout(http, stack, shopper) as resp:
+        await problem(resp, 422)  # empty cart
+    product = await stocked_product(stack, http, admin, category, stock=3)
+    await add_to_cart(http, stack.service_url("cart"), shopper, product["id"], 1)
+    orders_url = f"{stack.gateway_url}/v1/orders"
+    body = {"shipping_address": SHIPPING_ADDRESS, "payment_method": "pm_card_visa"}
+    async with http.post(orders_url, json=body, headers=shopper.headers) as resp:
+        await problem(resp, 400)  # no Idempotency-Key
+    async with http.post(orders_url, json=body, headers={"Idempotency-Key": "k"}) as resp:
+        await problem(resp, 401)
+    for address in ({**SHIPPING_ADDRESS, "country": "XX"}, {k: v for k, v in SHIPPING_ADDRESS.items() if k != "city"}):
+        async with await checkout(http, stack, shopper, address=address) as resp:
+            await problem(resp, 400)
+    async with await checkout(http, stack, shopper, payment_method="4242424242424242") as resp:
+        await problem(resp, 400)
+    key = str(uuid.uuid4())
+    async with await checkout(http, stack, shopper, key=key) as resp:
+        assert resp.status == 201
+    await add_to_cart(http, stack.service_url("cart"), shopper, product["id"], 1)
+    async with await checkout(http, stack, shopper, key=key, payment_method="pm_card_mastercard") as resp:
+        await problem(resp, 422)  # same key, different body
+
+
+async def test_concurrent_repeats_of_one_key_make_one_order_and_one_charge(
+    stack: Stack, http: aiohttp.ClientSession, admin: dict[str, str], category: str
+) -> None:
+    product = await stocked_product(stack, http, admin, category, stock=10)
+    shopper = await new_shopper(http, stack.service_url("user"))
+    await add_to_cart(http, stack.service_url("cart"), shopper, product["id"], 1)
+    key = str(uuid.uuid4())
+
+    async def attempt() -> tuple[int, str]:
+        async with await checkout(http, stack, shopper, key=key) as resp:
+            return resp.status, (await resp.json())["id"]
+
+    results = await asyncio.gather(*(attempt() for _ in range(10)))
+    assert {status for status, _ in results} == {201}
+    assert len({order_id for _, order_id in results}) == 1
+    async with http.get(
+        f"{stack.service_url('payment')}/internal/v1/payments", params={"order_id": results[0][1]}
+    ) as resp:
+        assert len((await resp.json())["items"]) == 1
+    level = await stock_level(http, stack.service_url("inventory"), product["id"])
+    assert level["on_hand"] - level["reserved"] == level["available"]
+    assert level["available"] == 9
+
+
+async def test_payment_service_down_is_503_and_releases_the_reservation(
+    stack: Stack, http: aiohttp.ClientSession, admin: dict[str, str], category: str
+) -> None:
+    product = await stocked_product(stack, http, admin, category, stock=6)
+    shopper = await new_shopper(http, stack.service_url("user"))
+    await add_to_cart(http, stack.service_url("cart"), shopper, product["id"], 2)
+    stack.stop_service("payment")
+    try:
+        async with await checkout(http, stack, shopper) as resp:
+            await problem(resp, 503)
+        assert (await stock_level(http, stack.service_url("inventory"), product["id"]))["reserved"] == 0
+    finally:
+        await stack.start_service("payment")
+    async with await checkout(http, stack, shopper) as resp:
+        assert resp.status == 201
+
+
+async def test_cancel_refunds_and_is_guarded(
+    stack: Stack, http: aiohttp.ClientSession, admin: dict[str, str], category: str
+) -> None:
+    product = await stocked_product(stack, http, admin, category, stock=5)
+    shopper = await new_shopper(http, stack.service_url("user"))
+    await add_to_cart(http, stack.service_url("cart"), shopper, product["id"], 1)
+    async with await checkout(http, stack, shopper) as resp:
+        order = await resp.json()
+    stranger = await new_shopper(http, stack.service_url("user"))
+    cancel_url = f"{stack.gateway_url}/v1/orders/{order['id']}/cancel"
+    async with http.post(cancel_url, headers=stranger.headers) as resp:
+        await problem(resp, 404)
+    async with http.post(cancel_url, headers=shopper.headers, json={"reason": "changed my mind"}) as resp:
+        cancelled = await resp.json()
+        assert resp.status == 200, cancelled
+    assert cancelled["status"] == "cancelled"
+    assert cancelled["status_history"][-1]["reason"] == "changed my mind"
+    payments_url = f"{stack.service_url('payment')}/internal/v1/payments"
+    async with http.get(payments_url, params={"order_id": order["id"]}) as resp:
+        assert (await resp.json())["items"][0]["status"] == "refunded"
+    async with http.post(cancel_url, headers=shopper.headers) as resp:
+        await problem(resp, 409)
