@@ -7,6 +7,7 @@ developer's running stack, with throwaway data.
 
 from __future__ import annotations
 
+import random
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -23,7 +24,10 @@ TEST_ADMIN_PASSWORD = "Test-Admin-Password-1"
 
 def _free_port_offset() -> int:
     base_ports = [GATEWAY_PORT, POSTGRES_PORT, AWS_PORT, STRIPE_PORT, SMTP_PORT, *(route.port for route in SERVICES)]
-    for offset in range(20000, 40000, 1000):
+    # Start at a random block: two test runs on one machine must not race for the same ports.
+    blocks = list(range(20000, 40000, 1000))
+    start = random.randrange(len(blocks))
+    for offset in blocks[start:] + blocks[:start]:
         if all(port_is_free(port + offset) for port in base_ports):
             return offset
     raise RuntimeError("no free block of ports for the test stack")

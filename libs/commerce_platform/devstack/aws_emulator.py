@@ -14,6 +14,7 @@ from commerce_platform.event_topology import QUEUES, TOPICS
 ACCOUNT_ID = "123456789012"
 REGION = "us-east-1"
 LOCAL_SENDER = "shop@example.com"
+DEAD_LETTER_RETENTION_SECONDS = 14 * 24 * 3600
 
 
 def start_moto(port: int, log_dir: Path) -> ManagedProcess:
@@ -37,7 +38,13 @@ async def provision_topology(aws: AwsClients, *, name_prefix: str = "") -> dict[
             created = await sns.create_topic(Name=f"{name_prefix}{topic.name}")
             topic_arns[topic.name] = created["TopicArn"]
         for queue in QUEUES:
-            dlq_url = (await sqs.create_queue(QueueName=f"{name_prefix}{queue.dead_letter_name}"))["QueueUrl"]
+            dlq_url = (
+                await sqs.create_queue(
+                    QueueName=f"{name_prefix}{queue.dead_letter_name}",
+                    # As in infra-pulumi: keep dead letters as long as SQS allows (default is 4 days).
+                    Attributes={"MessageRetentionPeriod": str(DEAD_LETTER_RETENTION_SECONDS)},
+                )
+            )["QueueUrl"]
             dlq_arn = await _queue_arn(sqs, dlq_url)
             queue_url = (
                 await sqs.create_queue(

@@ -46,9 +46,7 @@ def create_outbox_table() -> None:
         sa.Column("sent_at", TIMESTAMP, nullable=True),
         sa.Column("last_error", sa.Text(), nullable=True),
     )
-    op.create_index(
-        "ix_outbox_pending", OUTBOX_TABLE, ["created_at"], postgresql_where=sa.text("sent_at IS NULL")
-    )
+    op.create_index("ix_outbox_pending", OUTBOX_TABLE, ["created_at"], postgresql_where=sa.text("sent_at IS NULL"))
     # A statement-level trigger wakes the relay at commit (NOTIFY is transactional, and repeated
     # notifications within one transaction collapse into one), so publishers need no extra round trip.
     op.execute(

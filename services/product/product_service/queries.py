@@ -27,12 +27,17 @@ _PRODUCT_BY_ID = f"""
     SELECT {_PRODUCT_COLUMNS}
     FROM product p JOIN category c ON c.id = p.category_id
     WHERE p.id = $1 AND p.deleted_at IS NULL
-"""
+"""  # noqa: S608 (constant text)
 _PRICES_BY_IDS = """
     SELECT id, sku, name, price_cents, currency, deleted_at IS NULL AS active, revision
     FROM product WHERE id = ANY($1::uuid[])
 """
+# Parents before children (by depth), siblings by name.
 _CATEGORIES = "SELECT slug, name, path FROM category ORDER BY cardinality(path), name, slug"
+_CATEGORY_SUBTREE = """
+    SELECT slug, name, path FROM category WHERE path @> ARRAY[$1]::varchar[]
+    ORDER BY cardinality(path), name, slug
+"""
 
 _decode_attributes = msgspec.json.Decoder(dict[str, Any]).decode
 
@@ -88,7 +93,8 @@ class ProductFilter:
 
         if self.category is not None:
             # The category and everything below it: their paths contain its slug.
-            clauses.append(f"p.category_id IN (SELECT id FROM category WHERE path @> ARRAY[{arg(self.category)}]::varchar[])")
+            subtree = f"SELECT id FROM category WHERE path @> ARRAY[{arg(self.category)}]::varchar[]"  # noqa: S608
+            clauses.append(f"p.category_id IN ({subtree})")
         if self.min_price is not None:
             clauses.append(f"p.price_cents >= {arg(self.min_price)}")
         if self.max_price is not None:
@@ -143,10 +149,7 @@ async def category_tree(database: Database) -> list[CategoryNode]:
 
 
 async def category_subtree(database: Database, slug: str) -> CategoryNode | None:
-    rows = await database.fetch(
-        "SELECT slug, name, path FROM category WHERE path @> ARRAY[$1]::varchar[] ORDER BY cardinality(path), name, slug",
-        slug,
-    )
+    rows = await database.fetch(_CATEGORY_SUBTREE, slug)
     nodes = _nest(rows)
     return nodes[0] if nodes else None
 

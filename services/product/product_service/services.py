@@ -12,19 +12,15 @@ from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
 from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 
-from commerce_platform.errors import BadRequest, Conflict, NotFound, ProblemError, Unprocessable
+from commerce_platform.errors import BadRequest, Conflict, NotFound, Unprocessable
 from product_service import events
+from product_service.etags import check_if_match
 from product_service.models import Category, Product
 from product_service.schemas import CategoryCreate, ProductCreate, ProductPatch
 
 # Deep enough for any shop's navigation, shallow enough that paths stay short in every event.
 MAX_CATEGORY_DEPTH = 8
 UNIQUE_VIOLATION = "23505"
-
-
-class PreconditionFailed(ProblemError):
-    status_code = 412
-    problem_type = "precondition-failed"
 
 
 class CategoryService(SQLAlchemyAsyncRepositoryService[Category]):
@@ -74,6 +70,7 @@ class ProductService(SQLAlchemyAsyncRepositoryService[Product]):
     async def create_product(self, data: ProductCreate) -> Product:
         category = await self.categories.by_slug(data.category)
         await self._ensure_sku_free(data.sku)
+        now = _now()
         product = Product(
             sku=data.sku,
             name=data.name,
@@ -84,6 +81,8 @@ class ProductService(SQLAlchemyAsyncRepositoryService[Product]):
             category=category,
             attributes=data.attributes,
             revision=1,
+            created_at=now,
+            updated_at=now,
         )
         try:
             product = await self.repository.add(product, auto_refresh=False)
@@ -97,7 +96,7 @@ class ProductService(SQLAlchemyAsyncRepositoryService[Product]):
         if not changes:
             raise BadRequest("the patch names no field to change")
         product = await self._live_for_update(product_id)
-        _check_precondition(product, if_match)
+        check_if_match(if_match, product.revision, what=f"product {product.id}")
         changed = False
         if "category" in changes:
             category = await self.categories.by_slug(changes.pop("category"))
@@ -121,7 +120,7 @@ class ProductService(SQLAlchemyAsyncRepositoryService[Product]):
 
     async def delete_product(self, product_id: UUID, *, if_match: str | None) -> None:
         product = await self._live_for_update(product_id)
-        _check_precondition(product, if_match)
+        check_if_match(if_match, product.revision, what=f"product {product.id}")
         deleted_at = _now()
         product.deleted_at = deleted_at
         product.revision += 1
@@ -149,20 +148,6 @@ class ProductService(SQLAlchemyAsyncRepositoryService[Product]):
             if getattr(exc.orig, "sqlstate", None) == UNIQUE_VIOLATION:  # the only unique key is the SKU
                 raise Conflict(f"a product with SKU {product.sku!r} already exists") from exc
             raise
-
-
-def _check_precondition(product: Product, if_match: str | None) -> None:
-    """Honour `If-Match` (optimistic concurrency): the client's ETag must name the current revision."""
-    if if_match is None:
-        return
-    wanted = {tag.strip().removeprefix("W/") for tag in if_match.split(",")}
-    if "*" not in wanted and etag(product.revision) not in wanted:
-        raise PreconditionFailed(f"product {product.id} changed since; its revision is now {product.revision}")
-
-
-def etag(revision: int) -> str:
-    """The strong entity tag of a product representation: its revision changes with every write."""
-    return f'"{revision}"'
 
 
 def _now() -> datetime.datetime:

@@ -1,0 +1,63 @@
+"""The local AWS endpoint gets the declared topics, queues, dead-letter queues and fan-out, idempotently."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from uuid import uuid4
+
+import pytest
+
+from commerce_platform.aws import AwsClients
+from commerce_platform.devstack.aws_emulator import provision_topology
+from commerce_platform.event_topology import QUEUES, TOPICS, queue
+
+pytestmark = pytest.mark.stack
+
+
+async def test_provisioning_twice_gives_one_subscription_per_declared_pair(aws: AwsClients) -> None:
+    prefix = f"evt-{uuid4().hex[:8]}-"
+    traceparent = f"00-{'1' * 32}-{'2' * 16}-01"
+    first = await provision_topology(aws, name_prefix=prefix)
+    second = await provision_topology(aws, name_prefix=prefix)
+    assert first == second
+    assert set(first) == {t.name for t in TOPICS}
+
+    async with aws.client("sns") as sns, aws.client("sqs") as sqs:
+        urls = {q.name: (await sqs.get_queue_url(QueueName=prefix + q.name))["QueueUrl"] for q in QUEUES}
+        for declared in QUEUES:
+            attributes = (await sqs.get_queue_attributes(QueueUrl=urls[declared.name], AttributeNames=["All"]))[
+                "Attributes"
+            ]
+            redrive = json.loads(attributes["RedrivePolicy"])
+            assert redrive["deadLetterTargetArn"].endswith(":" + prefix + declared.dead_letter_name)
+            assert int(redrive["maxReceiveCount"]) == declared.max_receive_count
+            assert int(attributes["VisibilityTimeout"]) == declared.visibility_timeout_seconds
+            dead_letter_url = (await sqs.get_queue_url(QueueName=prefix + declared.dead_letter_name))["QueueUrl"]
+            dead_letter = (
+                await sqs.get_queue_attributes(QueueUrl=dead_letter_url, AttributeNames=["MessageRetentionPeriod"])
+            )["Attributes"]
+            assert int(dead_letter["MessageRetentionPeriod"]) == 14 * 24 * 3600
+
+        await sns.publish(
+            TopicArn=first["product-events"],
+            Message="{}",
+            MessageAttributes={"traceparent": {"DataType": "String", "StringValue": traceparent}},
+        )
+        received: dict[str, list[dict[str, Any]]] = {}
+        for name, url in urls.items():
+            response = await sqs.receive_message(
+                QueueUrl=url,
+                MaxNumberOfMessages=10,
+                WaitTimeSeconds=1 if name != "notification-orders" else 0,
+                MessageAttributeNames=["All"],
+            )
+            received[name] = response.get("Messages", [])
+
+    subscribers = {q.name for q in QUEUES if "product-events" in q.subscribes_to}
+    for name, messages in received.items():
+        assert len(messages) == (1 if name in subscribers else 0), name
+    # Raw delivery: the body is the published message and attributes arrive as SQS attributes.
+    message = received[queue("search-products").name][0]
+    assert message["Body"] == "{}"
+    assert "traceparent" in message["MessageAttributes"]

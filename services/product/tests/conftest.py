@@ -1,0 +1,207 @@
+"""Fixtures for the product service's tests: an HTTP client for the running service, admin and
+customer tokens from the real user service, fresh categories and products, and the outbox.
+
+Tests reach these helpers through fixtures only (with --import-mode=importlib a conftest is not
+importable). Every test creates its own categories and products with uuid-suffixed slugs and SKUs,
+so tests share no state and run in any order.
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import asyncpg
+import msgspec
+import pytest
+
+from commerce_platform.database import asyncpg_dsn
+
+PROBLEM_JSON = "application/problem+json"
+CUSTOMER_PASSWORD = "Correct-Horse-Battery-9"
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+@dataclass
+class Reply:
+    status: int
+    headers: dict[str, str]
+    body: Any
+
+    def ok(self, status: int) -> Any:
+        """Assert the status and return the JSON body."""
+        assert self.status == status, (self.status, self.body)
+        return self.body
+
+    def problem(self, status: int) -> dict[str, Any]:
+        """Assert this is an RFC 9457 problem with `status`, and return its body."""
+        assert self.status == status, (self.status, self.body)
+        assert self.headers.get("content-type", "").startswith(PROBLEM_JSON), self.headers
+        assert isinstance(self.body, dict), self.body
+        assert self.body["status"] == status
+        assert isinstance(self.body["detail"], str) and self.body["detail"]
+        return self.body
+
+
+@dataclass
+class Client:
+    """Talks to one base URL; `token` makes it a signed-in caller."""
+
+    http: aiohttp.ClientSession
+    base_url: str
+    token: str | None = None
+
+    async def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        data: bytes | None = None,
+        headers: dict[str, str] | None = None,
+        params: dict[str, Any] | None = None,
+    ) -> Reply:
+        sent = dict(headers or {})
+        if self.token is not None:
+            sent["Authorization"] = f"Bearer {self.token}"
+        if data is not None:
+            sent.setdefault("Content-Type", "application/json")
+        query = {k: str(v) for k, v in (params or {}).items()}
+        async with self.http.request(
+            method, self.base_url + path, json=json, data=data, headers=sent, params=query
+        ) as resp:
+            raw = await resp.read()
+            content_type = resp.headers.get("content-type", "")
+            body = msgspec.json.decode(raw) if raw and "json" in content_type else raw
+            return Reply(resp.status, {k.lower(): v for k, v in resp.headers.items()}, body)
+
+    def as_(self, token: str | None) -> Client:
+        return Client(self.http, self.base_url, token)
+
+
+@dataclass
+class Catalog:
+    """Builds the categories and products a test needs, as the admin."""
+
+    admin: Client
+
+    async def category(self, name: str = "Category", parent: str | None = None, slug: str | None = None) -> str:
+        body: dict[str, Any] = {"slug": slug or unique("cat"), "name": name}
+        if parent is not None:
+            body["parent_slug"] = parent
+        created = (await self.admin.call("POST", "/v1/categories", json=body)).ok(201)
+        return str(created["slug"])
+
+    def product_body(self, in_category: str, /, **overrides: Any) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "sku": unique("SKU").upper(),
+            "name": "Trail runner",
+            "description": "A light shoe for rough ground.",
+            "price_cents": 4999,
+            "currency": "EUR",
+            "category": in_category,
+            "attributes": {"color": "red", "size": 42, "waterproof": True, "weight_kg": 0.31},
+        }
+        body.update(overrides)
+        return body
+
+    async def product(self, in_category: str, /, **overrides: Any) -> dict[str, Any]:
+        created: dict[str, Any] = (
+            await self.admin.call("POST", "/v1/products", json=self.product_body(in_category, **overrides))
+        ).ok(201)
+        return created
+
+
+@pytest.fixture
+def public(stack: Any, http: aiohttp.ClientSession) -> Client:
+    """An anonymous caller of the product service."""
+    return Client(http, stack.service_url("product"))
+
+
+async def _login(http: aiohttp.ClientSession, user_url: str, email: str, password: str) -> str:
+    # A documentation-range address per login, so the user service's throttle never counts them together.
+    headers = {"X-Forwarded-For": "2001:db8::" + secrets.token_hex(2)}
+    async with http.post(
+        f"{user_url}/v1/auth/login", json={"email": email, "password": password}, headers=headers
+    ) as resp:
+        body = await resp.json()
+        assert resp.status == 200, body
+        return str(body["access_token"])
+
+
+@pytest.fixture(scope="session")
+async def admin_token(stack: Any, http: aiohttp.ClientSession) -> str:
+    return await _login(http, stack.service_url("user"), stack.admin_email, stack.admin_password)
+
+
+@pytest.fixture(scope="session")
+async def customer_token(stack: Any, http: aiohttp.ClientSession) -> str:
+    user_url = stack.service_url("user")
+    email = f"shopper-{uuid.uuid4().hex[:12]}@example.com"
+    async with http.post(
+        f"{user_url}/v1/auth/register",
+        json={"email": email, "password": CUSTOMER_PASSWORD, "full_name": "Sam Shopper"},
+    ) as resp:
+        assert resp.status == 201, await resp.text()
+    return await _login(http, user_url, email, CUSTOMER_PASSWORD)
+
+
+@pytest.fixture
+def admin(public: Client, admin_token: str) -> Client:
+    return public.as_(admin_token)
+
+
+@pytest.fixture
+def customer(public: Client, customer_token: str) -> Client:
+    return public.as_(customer_token)
+
+
+@pytest.fixture
+def catalog(admin: Client) -> Catalog:
+    return Catalog(admin)
+
+
+@pytest.fixture
+def new_slug() -> Callable[[str], str]:
+    return unique
+
+
+@pytest.fixture(scope="session")
+async def products_db(stack: Any) -> AsyncIterator[asyncpg.Connection]:
+    """An administrator connection, for looking at what the service committed (its outbox)."""
+    conn = await asyncpg.connect(asyncpg_dsn(stack.admin_database_url))
+    try:
+        yield conn
+    finally:
+        await conn.close()
+
+
+OutboxRows = Callable[[str], Awaitable[list[dict[str, Any]]]]
+
+
+@pytest.fixture
+def outbox_rows(products_db: asyncpg.Connection) -> OutboxRows:
+    """Committed outbox envelopes that mention one product, oldest first."""
+
+    async def rows(product_id: str) -> list[dict[str, Any]]:
+        records = await products_db.fetch(
+            """
+            SELECT event_type, topic, payload FROM products.outbox
+            WHERE convert_from(payload, 'UTF8')::jsonb -> 'data' ->> 'product_id' = $1
+            ORDER BY (convert_from(payload, 'UTF8')::jsonb -> 'data' ->> 'revision')::int
+            """,
+            product_id,
+        )
+        return [
+            {"event_type": r["event_type"], "topic": r["topic"], "envelope": msgspec.json.decode(r["payload"])}
+            for r in records
+        ]
+
+    return rows
