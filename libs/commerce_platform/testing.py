@@ -6,13 +6,20 @@ the plumbing of registering a user or creating a product.
 
 from __future__ import annotations
 
+import asyncio
+import email
+import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from email.message import Message
+from pathlib import Path
+from typing import Any, TypeVar
 
 import aiohttp
 
 DEFAULT_PASSWORD = "Correct-Horse-Battery-9"
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -157,3 +164,30 @@ async def publish_event(stack_aws_endpoint: str, data: Any, *, source: str = "te
             MessageAttributes={"event_type": {"DataType": "String", "StringValue": envelope.type}},
         )
     return envelope
+
+
+async def eventually(probe: Callable[[], Awaitable[T]], accept: Callable[[T], bool], timeout: float = 20.0) -> T:
+    """Poll until `accept(probe())` or the timeout, for effects that travel through SNS/SQS."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = await probe()
+        if accept(value) or time.monotonic() > deadline:
+            return value
+        await asyncio.sleep(0.2)
+
+
+def mails_to(maildir: Path, recipient: str) -> list[Message]:
+    """Messages the local SMTP sink received for `recipient`, oldest first."""
+    messages = [email.message_from_bytes(p.read_bytes()) for p in sorted(maildir.glob("*.eml"))]
+    return [m for m in messages if m["To"] == recipient]
+
+
+async def place_order(
+    http: aiohttp.ClientSession, base_url: str, shopper: Shopper, *, payment_method: str = "pm_card_visa",
+    idempotency_key: str | None = None, **extra_headers: str,
+) -> tuple[int, Any]:
+    """POST /v1/orders for the shopper's cart; returns (status, body)."""
+    headers = {**shopper.headers, "Idempotency-Key": idempotency_key or str(uuid.uuid4()), **extra_headers}
+    body = {"shipping_address": SHIPPING_ADDRESS, "payment_method": payment_method}
+    async with http.post(f"{base_url}/v1/orders", json=body, headers=headers) as resp:
+        return resp.status, await resp.json(content_type=None)

@@ -1,0 +1,25 @@
+"""Litestar dependencies: per-request services bound to the request's database session."""
+
+from __future__ import annotations
+
+from advanced_alchemy.extensions.litestar.providers import create_service_provider
+from litestar.di import Provide
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from inventory_service.reservations import ReservationService
+from inventory_service.services import MovementService, StockService
+
+
+def provide_stock(db_session: AsyncSession) -> StockService:
+    return StockService(db_session)
+
+
+def provide_reservations(db_session: AsyncSession) -> ReservationService:
+    return ReservationService(db_session)
+
+
+DEPENDENCIES: dict[str, Provide] = {
+    "stock": Provide(provide_stock, sync_to_thread=False),
+    "reservations": Provide(provide_reservations, sync_to_thread=False),
+    "movements": Provide(create_service_provider(MovementService)),
+}

@@ -1,0 +1,92 @@
+"""What the inventory service consumes from `inventory-orders`: order events settle reservations,
+product events open and close stock records.
+
+Each handler runs in the consumer's transaction with the inbox record of its event (so a redelivery
+is skipped), and is idempotent on its own as well: the order service also commits reservations over
+HTTP, and an event may arrive after the state it asks for was already reached.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TypeVar
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from commerce_platform.errors import Conflict, NotFound
+from commerce_platform.events.catalog import EventData, OrderCancelled, OrderCreated, ProductCreated, ProductDeleted
+from commerce_platform.events.consumer import Handler, queue_consumer_worker
+from commerce_platform.events.envelope import Envelope
+from commerce_platform.service_app import BackgroundWorker
+from inventory_service.reservations import ReservationService
+from inventory_service.services import StockService
+
+QUEUE = "inventory-orders"
+log = structlog.get_logger("inventory.handlers")
+
+EventT = TypeVar("EventT", bound=EventData)
+
+
+def _expect(data: EventData, kind: type[EventT]) -> EventT:
+    if not isinstance(data, kind):
+        raise TypeError(f"expected {kind.__name__}, got {type(data).__name__}")
+    return data
+
+
+async def on_product_created(session: AsyncSession, envelope: Envelope, data: EventData) -> None:
+    """Every catalogue product gets a stock record at zero, ready for an admin to stock it."""
+    event = _expect(data, ProductCreated)
+    await StockService(session).track(event.product_id)
+
+
+async def on_product_deleted(session: AsyncSession, envelope: Envelope, data: EventData) -> None:
+    """A deleted product cannot be reserved any more; holds already made still settle normally."""
+    event = _expect(data, ProductDeleted)
+    await StockService(session).discontinue(event.product_id, event.deleted_at)
+
+
+async def on_order_created(session: AsyncSession, envelope: Envelope, data: EventData) -> None:
+    """The order is placed: its reservation becomes a sale (a no-op if already committed over HTTP)."""
+    event = _expect(data, OrderCreated)
+    try:
+        await ReservationService(session).commit(event.reservation_id)
+    except NotFound:
+        log.warning(
+            "order created for an unknown reservation",
+            order_id=str(event.order_id),
+            reservation_id=str(event.reservation_id),
+        )
+    except Conflict as exc:
+        # Released or expired before the order was placed: retrying cannot fix that, so acknowledge
+        # the event and leave a loud trace for someone to reconcile the order by hand.
+        log.error(
+            "order created but its reservation cannot be committed",
+            order_id=str(event.order_id),
+            reservation_id=str(event.reservation_id),
+            detail=exc.detail,
+        )
+
+
+async def on_order_cancelled(session: AsyncSession, envelope: Envelope, data: EventData) -> None:
+    """Undo the order's reservation: release it if still held, restock it if it was sold."""
+    event = _expect(data, OrderCancelled)
+    reservation = await ReservationService(session).cancel_order(event.reservation_id)
+    if reservation is None:
+        log.warning(
+            "order cancelled for an unknown reservation",
+            order_id=str(event.order_id),
+            reservation_id=str(event.reservation_id),
+        )
+
+
+HANDLERS: Mapping[str, Handler] = {
+    "ProductCreated": on_product_created,
+    "ProductDeleted": on_product_deleted,
+    "OrderCreated": on_order_created,
+    "OrderCancelled": on_order_cancelled,
+}
+
+
+def inventory_orders_consumer() -> BackgroundWorker:
+    return queue_consumer_worker(QUEUE, HANDLERS)

@@ -1,0 +1,94 @@
+"""Stock administration: set and adjust levels, follow the products' lifecycle, page the movements."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from uuid import UUID
+
+from advanced_alchemy.filters import LimitOffset, OrderBy
+from advanced_alchemy.repository import SQLAlchemyAsyncRepository
+from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from commerce_platform.errors import Conflict, NotFound
+from inventory_service.ledger import StockLedger
+from inventory_service.models import MovementReason, StockItem, StockMovement
+
+
+class StockService:
+    """Admin changes of one product's stock, in the caller's transaction."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+        self.ledger = StockLedger(session)
+
+    async def set_on_hand(self, product_id: UUID, on_hand: int, *, actor_id: UUID | None) -> StockItem:
+        """Set the level outright (a stock count), creating the record if needed."""
+        await self.ledger.create_missing([product_id])
+        item = (await self.ledger.lock([product_id]))[product_id]
+        if on_hand < item.reserved:
+            raise Conflict(
+                f"on_hand cannot go below the {item.reserved} units held by reservations",
+                extra={"reserved": item.reserved, "requested_on_hand": on_hand},
+            )
+        if on_hand != item.on_hand:
+            self.ledger.move(item, on_hand - item.on_hand, MovementReason.STOCK_COUNT, actor_id=actor_id)
+        await self.ledger.finish()
+        return item
+
+    async def adjust(
+        self, product_id: UUID, delta: int, reason: MovementReason, *, note: str | None, actor_id: UUID | None
+    ) -> StockItem:
+        """Add or remove units with a reason; the result may not drop below what is reserved."""
+        item = (await self.ledger.lock([product_id])).get(product_id)
+        if item is None:
+            raise NotFound("no stock record for this product")
+        if item.on_hand + delta < item.reserved:
+            raise Conflict(
+                f"on_hand would drop to {item.on_hand + delta}, below the {item.reserved} units reserved",
+                extra={"on_hand": item.on_hand, "reserved": item.reserved, "delta": delta},
+            )
+        self.ledger.move(item, delta, reason, note=note, actor_id=actor_id)
+        await self.ledger.finish()
+        return item
+
+    async def exists(self, product_id: UUID) -> bool:
+        return (
+            await self.session.scalar(select(StockItem.product_id).where(StockItem.product_id == product_id))
+            is not None
+        )
+
+    async def track(self, product_id: UUID) -> None:
+        """A new product in the catalogue gets a stock record at zero (kept as is if it has one)."""
+        await self.ledger.create_missing([product_id])
+
+    async def discontinue(self, product_id: UUID, when: datetime) -> None:
+        """A deleted product can no longer be reserved. Its record stays for the audit trail and
+        for holds already in flight; one arriving before ProductCreated leaves a tombstone."""
+        statement = insert(StockItem).values(product_id=product_id, discontinued_at=when)
+        await self.session.execute(
+            statement.on_conflict_do_update(
+                index_elements=[StockItem.product_id],
+                set_={"discontinued_at": func.coalesce(StockItem.discontinued_at, statement.excluded.discontinued_at)},
+            )
+        )
+
+
+class MovementService(SQLAlchemyAsyncRepositoryService[StockMovement]):
+    """The audit trail of stock movements, read by admins one page at a time."""
+
+    class Repo(SQLAlchemyAsyncRepository[StockMovement]):
+        model_type = StockMovement
+
+    repository_type = Repo
+
+    async def page(self, product_id: UUID, *, page: int, page_size: int) -> tuple[Sequence[StockMovement], int]:
+        """Newest first; UUIDv7 ids sort by creation time, so `id` alone orders the trail."""
+        return await self.get_many_and_count(
+            StockMovement.product_id == product_id,
+            LimitOffset(limit=page_size, offset=(page - 1) * page_size),
+            OrderBy(field_name="id", sort_order="desc"),
+        )

@@ -1,0 +1,44 @@
+"""Background worker that expires holds past their expiry: marks them expired, frees their units
+and announces the new levels. Reads and new reservations already ignore such holds; the sweep keeps
+the rows and the published stock levels honest."""
+
+from __future__ import annotations
+
+import asyncio
+
+import structlog
+from litestar import Litestar
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from commerce_platform.database import Database
+from inventory_service.ledger import StockLedger
+from inventory_service.settings import InventorySettings
+
+log = structlog.get_logger("inventory.sweeper")
+
+
+async def sweep_once(engine: AsyncEngine, batch_size: int) -> int:
+    """Expire up to `batch_size` holds in one transaction; returns how many."""
+    async with AsyncSession(engine, expire_on_commit=False) as session, session.begin():
+        ledger = StockLedger(session)
+        swept = await ledger.sweep_expired(batch_size)
+        await ledger.finish()
+        return swept
+
+
+async def sweep_expired_reservations(app: Litestar) -> None:
+    """Runs until cancelled; a backlog is worked through batch after batch without pausing."""
+    database: Database = app.state["database"]
+    settings: InventorySettings = app.state["settings"]
+    batch_size = settings.reservation_sweep_batch_size
+    while True:
+        swept = 0
+        try:
+            swept = await sweep_once(database.engine, batch_size)
+            if swept:
+                log.info("expired reservations swept", count=swept)
+        except Exception:
+            # A failed sweep only delays tidying up; try again on the next tick.
+            log.exception("sweeping expired reservations failed")
+        if swept < batch_size:
+            await asyncio.sleep(settings.reservation_sweep_interval_seconds)

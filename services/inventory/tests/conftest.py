@@ -1,0 +1,230 @@
+"""Fixtures for the inventory service's tests: HTTP clients for the running service (anonymous,
+admin, customer, internal), stock set up through the API, and direct access to the service's schema.
+
+Tests reach these helpers through fixtures only (with --import-mode=importlib a conftest is not
+importable). Every test uses fresh uuid product ids, so tests share no state and run in any order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import asyncpg
+import msgspec
+import pytest
+
+from commerce_platform.database import Database, asyncpg_dsn
+
+PROBLEM_JSON = "application/problem+json"
+CUSTOMER_PASSWORD = "Correct-Horse-Battery-9"
+
+
+@dataclass
+class Reply:
+    status: int
+    headers: dict[str, str]
+    body: Any
+
+    def ok(self, status: int) -> Any:
+        """Assert the status and return the JSON body."""
+        assert self.status == status, (self.status, self.body)
+        return self.body
+
+    def problem(self, status: int) -> dict[str, Any]:
+        """Assert this is an RFC 9457 problem with `status`, and return its body."""
+        assert self.status == status, (self.status, self.body)
+        assert self.headers.get("content-type", "").startswith(PROBLEM_JSON), self.headers
+        assert isinstance(self.body, dict), self.body
+        assert self.body["status"] == status
+        assert isinstance(self.body["detail"], str) and self.body["detail"]
+        return self.body
+
+
+@dataclass
+class Client:
+    """Talks to one base URL; `token` makes it a signed-in caller."""
+
+    http: aiohttp.ClientSession
+    base_url: str
+    token: str | None = None
+
+    async def call(self, method: str, path: str, *, json: Any = None, params: dict[str, Any] | None = None) -> Reply:
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token is not None else {}
+        query = {k: str(v) for k, v in (params or {}).items()}
+        async with self.http.request(method, self.base_url + path, json=json, headers=headers, params=query) as resp:
+            raw = await resp.read()
+            content_type = resp.headers.get("content-type", "")
+            body = msgspec.json.decode(raw) if raw and "json" in content_type else raw
+            return Reply(resp.status, {k.lower(): v for k, v in resp.headers.items()}, body)
+
+    def as_(self, token: str | None) -> Client:
+        return Client(self.http, self.base_url, token)
+
+
+@dataclass
+class Inventory:
+    """The API calls tests repeat: stock a product as admin, read a level, reserve through the
+    internal API."""
+
+    admin: Client
+    internal: Client
+
+    async def stock(self, on_hand: int, product_id: str | None = None) -> str:
+        product_id = product_id or str(uuid.uuid4())
+        (await self.admin.call("PUT", f"/v1/inventory/{product_id}", json={"on_hand": on_hand})).ok(200)
+        return product_id
+
+    async def level(self, product_id: str) -> dict[str, Any]:
+        body: dict[str, Any] = (await self.admin.call("GET", f"/v1/inventory/{product_id}")).ok(200)
+        return body
+
+    async def reserve(
+        self,
+        lines: dict[str, int] | list[tuple[str, int]],
+        *,
+        ttl: int | None = None,
+        reservation_id: str | None = None,
+    ) -> Reply:
+        pairs = list(lines.items()) if isinstance(lines, dict) else lines
+        body: dict[str, Any] = {
+            "reservation_id": reservation_id or str(uuid.uuid4()),
+            "lines": [{"product_id": p, "quantity": q} for p, q in pairs],
+        }
+        if ttl is not None:
+            body["ttl_seconds"] = ttl
+        return await self.internal.call("POST", "/internal/v1/reservations", json=body)
+
+    async def commit(self, reservation_id: str) -> Reply:
+        return await self.internal.call("POST", f"/internal/v1/reservations/{reservation_id}/commit")
+
+    async def release(self, reservation_id: str) -> Reply:
+        return await self.internal.call("POST", f"/internal/v1/reservations/{reservation_id}/release")
+
+    async def reservation(self, reservation_id: str) -> Reply:
+        return await self.internal.call("GET", f"/internal/v1/reservations/{reservation_id}")
+
+
+@pytest.fixture
+def public(stack: Any, http: aiohttp.ClientSession) -> Client:
+    """An anonymous caller of the inventory service."""
+    return Client(http, stack.service_url("inventory"))
+
+
+@pytest.fixture
+def internal(public: Client) -> Client:
+    """Another service calling `/internal/...` from inside the network (no token)."""
+    return public
+
+
+async def _login(http: aiohttp.ClientSession, user_url: str, email: str, password: str) -> str:
+    # A documentation-range address per login, so the user service's throttle never counts them together.
+    headers = {"X-Forwarded-For": "2001:db8::" + secrets.token_hex(2)}
+    async with http.post(
+        f"{user_url}/v1/auth/login", json={"email": email, "password": password}, headers=headers
+    ) as resp:
+        body = await resp.json()
+        assert resp.status == 200, body
+        return str(body["access_token"])
+
+
+@pytest.fixture(scope="session")
+async def admin_token(stack: Any, http: aiohttp.ClientSession) -> str:
+    return await _login(http, stack.service_url("user"), stack.admin_email, stack.admin_password)
+
+
+@pytest.fixture(scope="session")
+async def customer_token(stack: Any, http: aiohttp.ClientSession) -> str:
+    user_url = stack.service_url("user")
+    email = f"stock-watcher-{uuid.uuid4().hex[:12]}@example.com"
+    async with http.post(
+        f"{user_url}/v1/auth/register",
+        json={"email": email, "password": CUSTOMER_PASSWORD, "full_name": "Sam Shopper"},
+    ) as resp:
+        assert resp.status == 201, await resp.text()
+    return await _login(http, user_url, email, CUSTOMER_PASSWORD)
+
+
+@pytest.fixture
+def admin(public: Client, admin_token: str) -> Client:
+    return public.as_(admin_token)
+
+
+@pytest.fixture
+def customer(public: Client, customer_token: str) -> Client:
+    return public.as_(customer_token)
+
+
+@pytest.fixture
+def inventory(admin: Client, internal: Client) -> Inventory:
+    return Inventory(admin, internal)
+
+
+@pytest.fixture(scope="session")
+async def inventory_db(stack: Any) -> AsyncIterator[asyncpg.Pool]:
+    """Administrator connections with the service's search_path, to look at what it committed."""
+    pool = await asyncpg.create_pool(
+        asyncpg_dsn(stack.admin_database_url), min_size=1, max_size=4, server_settings={"search_path": "inventory"}
+    )
+    try:
+        yield pool
+    finally:
+        await pool.close()
+
+
+@pytest.fixture(scope="session")
+async def inventory_database(stack: Any) -> AsyncIterator[Database]:
+    """The service's own `Database` over the administrator's login: for running the service's code
+    (event handlers, the ledger) directly against the real schema."""
+    database = Database(stack.admin_database_url, schema="inventory", application_name="inventory-tests")
+    try:
+        yield database
+    finally:
+        await database.close()
+
+
+StockEvents = Callable[[str], Awaitable[list[dict[str, Any]]]]
+
+
+@pytest.fixture
+def stock_events(inventory_db: asyncpg.Pool) -> StockEvents:
+    """Committed StockChanged payloads for one product from the outbox, in revision order."""
+
+    async def events(product_id: str) -> list[dict[str, Any]]:
+        records = await inventory_db.fetch(
+            """
+            SELECT payload FROM outbox
+            WHERE event_type = 'StockChanged'
+              AND convert_from(payload, 'UTF8')::jsonb -> 'data' ->> 'product_id' = $1
+            ORDER BY (convert_from(payload, 'UTF8')::jsonb -> 'data' ->> 'revision')::int
+            """,
+            product_id,
+        )
+        return [msgspec.json.decode(r["payload"])["data"] for r in records]
+
+    return events
+
+
+Eventually = Callable[..., Awaitable[Any]]
+
+
+@pytest.fixture
+def eventually() -> Eventually:
+    """Poll `probe` until `accept(result)` holds or `timeout` passes; returns the accepted result."""
+
+    async def wait(probe: Callable[[], Awaitable[Any]], accept: Callable[[Any], bool], *, timeout: float = 10.0) -> Any:
+        deadline = time.monotonic() + timeout
+        while True:
+            result = await probe()
+            if accept(result):
+                return result
+            assert time.monotonic() < deadline, f"condition not met within {timeout}s; last: {result!r}"
+            await asyncio.sleep(0.1)
+
+    return wait
