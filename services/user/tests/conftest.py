@@ -82,6 +82,10 @@ class UserApi:
         """The same client talking to another address (the gateway, say)."""
         return UserApi(self.http, base_url, self.client_ip)
 
+    def another_client(self) -> UserApi:
+        """The same service seen from a different client machine."""
+        return UserApi(self.http, self.base_url)
+
     async def register(self, email: str, password: str = STRONG_PASSWORD, full_name: str = "Ann Lee") -> Reply:
         return await self.call(
             "POST", "/v1/auth/register", json={"email": email, "password": password, "full_name": full_name}

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+if TYPE_CHECKING:
+    from conftest import UserApi
 
 pytestmark = pytest.mark.stack
 
@@ -18,11 +21,11 @@ ADDRESS = {
 
 
 @pytest.mark.parametrize("route", ["direct", "gateway"])
-async def test_register_login_profile_addresses_refresh_logout(api: Any, stack: Any, route: str) -> None:
+async def test_register_login_profile_addresses_refresh_logout(api: UserApi, stack: Any, route: str) -> None:
+    health = await api.call("GET", "/health")  # liveness is per process: the gateway does not route it
+    assert health.status == 200 and health.body == {"status": "ok"}
     if route == "gateway":
         api = api.via(stack.gateway_url)
-    health = await api.call("GET", "/health")
-    assert health.status == 200 and health.body == {"status": "ok"}
 
     email = api.unique_email("flow")
     registered = await api.register(email.upper().replace("@EXAMPLE.COM", "@Example.COM"), full_name="  Ann Lee ")
@@ -46,7 +49,8 @@ async def test_register_login_profile_addresses_refresh_logout(api: Any, stack: 
     assert me.status == 200
     assert me.body == user
 
-    changed = await api.call("PATCH", "/v1/users/me", token=access, json={"full_name": "Ann B. Lee", "phone": "+4930123456"})
+    profile_change = {"full_name": "Ann B. Lee", "phone": "+4930123456"}
+    changed = await api.call("PATCH", "/v1/users/me", token=access, json=profile_change)
     assert changed.status == 200, changed.body
     assert changed.body["full_name"] == "Ann B. Lee" and changed.body["phone"] == "+4930123456"
     assert (await api.call("GET", "/v1/users/me", token=access)).body["phone"] == "+4930123456"
@@ -84,7 +88,7 @@ async def test_register_login_profile_addresses_refresh_logout(api: Any, stack: 
     after.problem(401)
 
 
-async def test_readiness_and_openapi(api: Any) -> None:
+async def test_readiness_and_openapi(api: UserApi) -> None:
     ready = await api.call("GET", "/ready")
     assert ready.status == 200 and ready.body["checks"]["database"] == "ok"
     schema = await api.call("GET", "/schema/openapi.json")
@@ -101,7 +105,7 @@ async def test_readiness_and_openapi(api: Any) -> None:
     } <= operations
 
 
-async def test_jwks_publishes_the_signing_key_with_caching(api: Any) -> None:
+async def test_jwks_publishes_the_signing_key_with_caching(api: UserApi) -> None:
     reply = await api.call("GET", "/.well-known/jwks.json")
     assert reply.status == 200
     assert "max-age=300" in reply.headers["cache-control"]

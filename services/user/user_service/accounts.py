@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from commerce_platform.errors import BadRequest, Unauthorized
 from msgspec import UNSET
 
+from commerce_platform.errors import BadRequest, Unauthorized
 from user_service.models import User
 from user_service.passwords import PasswordHashing, WeakPassword, check_password_policy
 from user_service.schemas import ProfileUpdate, RegisterRequest
@@ -14,6 +14,8 @@ from user_service.services import RefreshTokenService, UserService
 
 
 class Accounts:
+    """Sign-up and self-service profile changes; one per request, over the request's session."""
+
     def __init__(
         self, *, users: UserService, refresh_tokens: RefreshTokenService, passwords: PasswordHashing
     ) -> None:

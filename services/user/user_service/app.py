@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from commerce_platform.service_app import ServiceDefinition, create_service_app
 from litestar import Litestar
 
+from commerce_platform.service_app import ServiceDefinition, create_service_app
 from user_service.api import CONTROLLERS
 from user_service.dependencies import DEPENDENCIES
+from user_service.housekeeping import housekeeping_worker
 from user_service.settings import UserSettings
 from user_service.startup import bootstrap_admin, prepare_credentials
 from user_service.tokens import own_key_set
@@ -24,6 +25,7 @@ def create_app() -> Litestar:
             settings_class=UserSettings,
             dependencies=DEPENDENCIES,
             on_startup=[prepare_credentials, bootstrap_admin],
+            workers=[housekeeping_worker],
             key_set_factory=own_key_set,
         )
     )

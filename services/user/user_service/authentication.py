@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 
 from commerce_platform.errors import Unauthorized
-
 from user_service.emails import InvalidEmail, normalize_email
 from user_service.models import User
 from user_service.passwords import PasswordHashing
@@ -20,6 +19,8 @@ WRONG_CREDENTIALS = "invalid email or password"
 
 
 class Authenticator:
+    """Turns credentials into token pairs and back; one per request, over the request's session."""
+
     def __init__(
         self,
         *,
@@ -37,10 +38,18 @@ class Authenticator:
         self.throttle = throttle
         self.refresh_ttl_seconds = refresh_ttl_seconds
 
-    async def login(self, attempt: LoginAttempt, password: str) -> TokenPair:
+    async def login(self, *, email: str, password: str, client: str) -> TokenPair:
         """Check the password and start a new token family; 401 on wrong credentials, 429 when throttled."""
+        try:
+            email = normalize_email(email)
+        except InvalidEmail:
+            email = email.strip()  # cannot be an account, but still counts against its throttle
+            known = False
+        else:
+            known = True
+        attempt = LoginAttempt(email=email, client=client)
         await self.throttle.count_attempt(attempt)
-        user = await self._find(attempt.email)
+        user = await self.users.find_by_email(email) if known else None
         if user is None:
             await self.passwords.verify_against_dummy(password)
             raise Unauthorized(WRONG_CREDENTIALS)
@@ -65,13 +74,6 @@ class Authenticator:
     async def logout(self, refresh_token: str) -> None:
         """Revoke every refresh token of the sign-in the token came from."""
         await self.refresh_tokens.revoke_family_of(refresh_token)
-
-    async def _find(self, typed_email: str) -> User | None:
-        try:
-            email = normalize_email(typed_email)
-        except InvalidEmail:
-            return None
-        return await self.users.find_by_email(email)
 
     async def _start(self, user: User, *, family_id: uuid.UUID) -> TokenPair:
         access = self.access_tokens.issue(user_id=user.id, email=user.email, role=user.role)

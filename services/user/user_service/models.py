@@ -8,7 +8,7 @@ from uuid import UUID
 
 from advanced_alchemy.base import DefaultBase, UUIDv7AuditBase
 from advanced_alchemy.types import DateTimeUTC
-from sqlalchemy import ForeignKey, Index, Integer, String, Text, func
+from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, Text, func
 from sqlalchemy.orm import Mapped, mapped_column
 
 
@@ -22,6 +22,7 @@ class User(UUIDv7AuditBase):
     go through the `lower(email)` index."""
 
     __tablename__ = "user_account"
+    __table_args__ = (CheckConstraint("role IN ('customer', 'admin')", name="role"),)
 
     email: Mapped[str] = mapped_column(String(320))
     password_hash: Mapped[str] = mapped_column(Text)

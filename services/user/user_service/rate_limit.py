@@ -8,10 +8,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from commerce_platform.database import Database
-from commerce_platform.errors import TooManyRequests
 from litestar import Request
 from sqlalchemy import text
+
+from commerce_platform.database import Database
+from commerce_platform.errors import TooManyRequests
 
 # One statement counts the attempt for every key and reports where each window stands, so two
 # replicas racing on the same key both see the other's increment: no read-then-write gap.
@@ -85,15 +86,16 @@ class LoginThrottle:
             await conn.execute(_FORGIVE, {"email_key": attempt.email_key, "client_key": attempt.client_key})
 
 
-def client_address(request: Request[Any, Any, Any], *, trust_forwarded_for: bool) -> str:
-    """The caller's IP: X-Forwarded-For's first hop when trusted (the gateway or ALB sets it), else
-    the TCP peer. Anything that does not parse as an IP address is ignored, so the header cannot
+def client_address(request: Request[Any, Any, Any], *, trusted_hops: int) -> str:
+    """The caller's IP as the outermost trusted proxy saw it: the X-Forwarded-For entry `trusted_hops`
+    from the right (with one ALB, the last). Without the header, or with no trusted proxies, the
+    TCP peer. Anything that does not parse as an IP address is ignored, so the header cannot
     smuggle arbitrary text into throttle keys."""
-    if trust_forwarded_for:
-        first_hop = request.headers.get("x-forwarded-for", "").split(",")[0].strip()
-        if first_hop:
-            try:
-                return str(ipaddress.ip_address(first_hop))
-            except ValueError:
-                pass
+    hops = [hop.strip() for hop in request.headers.get("x-forwarded-for", "").split(",") if hop.strip()]
+    if trusted_hops > 0 and hops:
+        candidate = hops[-trusted_hops] if len(hops) >= trusted_hops else hops[0]
+        try:
+            return str(ipaddress.ip_address(candidate))
+        except ValueError:
+            pass
     return request.client.host if request.client else "unknown"

@@ -10,7 +10,6 @@ import datetime
 from typing import Annotated, Literal
 from uuid import UUID
 
-import msgspec
 from msgspec import UNSET, Meta, Struct, UnsetType
 
 from user_service.countries import is_country_code
@@ -69,13 +68,16 @@ class TokenPair(Struct):
     token_type: Literal["Bearer"] = "Bearer"
 
 
-class UserProfile(Struct):
+RoleName = Literal["customer", "admin"]
+
+
+class UserProfile(Struct, kw_only=True):
     id: UUID
     email: str
     full_name: str
-    role: str
-    created_at: datetime.datetime
+    role: RoleName
     phone: str | None = None
+    created_at: datetime.datetime
 
 
 class ProfileUpdate(Struct, forbid_unknown_fields=True):
@@ -104,6 +106,7 @@ class AddressInput(Struct, forbid_unknown_fields=True):
     region: Region | None = None
 
     def __post_init__(self) -> None:
+        _tidy(self)
         _check_country(self.country)
 
 
@@ -119,6 +122,7 @@ class AddressUpdate(Struct, forbid_unknown_fields=True):
     country: CountryCode | UnsetType = UNSET
 
     def __post_init__(self) -> None:
+        _tidy(self)
         if isinstance(self.country, str):
             _check_country(self.country)
 
@@ -154,11 +158,18 @@ class JsonWebKeySet(Struct):
     keys: list[dict[str, str]]
 
 
+def _tidy(address: AddressInput | AddressUpdate) -> None:
+    """Trim every line; an optional line that is only blanks is no line at all."""
+    for name in address.__struct_fields__:
+        value = getattr(address, name)
+        if isinstance(value, str):
+            value = value.strip()
+            setattr(address, name, value if value or name not in _OPTIONAL_LINES else None)
+
+
+_OPTIONAL_LINES = frozenset({"line2", "region"})
+
+
 def _check_country(code: str) -> None:
     if not is_country_code(code):
         raise ValueError(f"country: {code!r} is not an ISO 3166-1 alpha-2 country code")
-
-
-def to_builtins(value: Struct) -> dict[str, object]:
-    result: dict[str, object] = msgspec.to_builtins(value)
-    return result

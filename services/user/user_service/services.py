@@ -10,15 +10,21 @@ from advanced_alchemy.exceptions import DuplicateKeyError
 from advanced_alchemy.filters import LimitOffset, OrderBy
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
-from commerce_platform.errors import Conflict, NotFound, Unauthorized
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, func, select, update
 
+from commerce_platform.errors import Conflict, NotFound, Unauthorized
 from user_service.models import Address, RefreshToken, Role, User
 from user_service.tokens import new_refresh_token, refresh_token_digest
 
 
 def utcnow() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC)
+
+
+def same_email(email: str) -> ColumnElement[bool]:
+    """Case-insensitive match, with both sides lower-cased by Postgres so the unique index is used
+    and there is one notion of case."""
+    return func.lower(User.email) == func.lower(email)
 
 
 class UserService(SQLAlchemyAsyncRepositoryService[User]):
@@ -30,11 +36,11 @@ class UserService(SQLAlchemyAsyncRepositoryService[User]):
     repository_type = Repo
 
     async def find_by_email(self, email: str) -> User | None:
-        return await self.get_one_or_none(func.lower(User.email) == email.strip().lower())
+        return await self.get_one_or_none(same_email(email))
 
     async def register(self, *, email: str, password_hash: str, full_name: str) -> User:
         """Create a customer account; 409 if the email is taken in any letter case."""
-        if await self.exists(func.lower(User.email) == email.lower()):
+        if await self.exists(same_email(email)):
             raise Conflict("an account with this email already exists")
         try:
             return await self.create(
@@ -113,7 +119,7 @@ class RefreshTokenService(SQLAlchemyAsyncRepositoryService[RefreshToken]):
         digest = refresh_token_digest(token)
         now = utcnow()
         session = self.repository.session
-        retired = await session.scalar(
+        retired: RefreshToken | None = await session.scalar(
             update(RefreshToken)
             .where(
                 RefreshToken.token_hash == digest,

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import structlog
-from commerce_platform.database import Database
-from commerce_platform.settings import SettingsError
 from litestar import Litestar
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 
+from commerce_platform.database import Database
+from commerce_platform.settings import SettingsError
 from user_service.emails import InvalidEmail, normalize_email
 from user_service.models import Role, User
 from user_service.passwords import PasswordHashing, WeakPassword, check_password_policy
 from user_service.rate_limit import LoginThrottle
+from user_service.services import same_email
 from user_service.settings import UserSettings
 from user_service.tokens import AccessTokenIssuer, signing_key
 
@@ -66,9 +67,8 @@ async def bootstrap_admin(app: Litestar) -> None:
         log.warning("bootstrap admin password is weak; accepted in local mode only", reason=str(exc))
     database: Database = app.state["database"]
     passwords: PasswordHashing = app.state["password_hashing"]
-    same_email = func.lower(User.email) == email.lower()
     async with database.engine.begin() as conn:
-        exists = await conn.scalar(select(User.id).where(same_email))
+        exists = await conn.scalar(select(User.id).where(same_email(email)))
         if exists is None:
             password_hash = await passwords.hash(password)
             await conn.execute(
@@ -77,7 +77,7 @@ async def bootstrap_admin(app: Litestar) -> None:
                 .on_conflict_do_nothing(index_elements=[func.lower(User.email)])
             )
         promoted = await conn.execute(
-            update(User).where(same_email, User.role != Role.ADMIN.value).values(role=Role.ADMIN.value)
+            update(User).where(same_email(email), User.role != Role.ADMIN.value).values(role=Role.ADMIN.value)
         )
     log.info("bootstrap admin ready", email=email, created=exists is None, promoted=promoted.rowcount > 0)
 

@@ -16,13 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import jwt
-from commerce_platform.auth import KeySet
-from commerce_platform.http_client import ServiceClient
-from commerce_platform.settings import PlatformSettings, SettingsError
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 from jwt.algorithms import OKPAlgorithm, RSAAlgorithm
 
+from commerce_platform.auth import KeySet
+from commerce_platform.http_client import ServiceClient
+from commerce_platform.settings import PlatformSettings, SettingsError
 from user_service.settings import UserSettings
 
 LOCAL_KEY_PATH = Path(".local/jwt/private.pem")
@@ -43,7 +43,10 @@ class SigningKey:
 
     @classmethod
     def from_pem(cls, pem: bytes) -> SigningKey:
-        key = serialization.load_pem_private_key(pem, password=None)
+        try:
+            key = serialization.load_pem_private_key(pem, password=None)
+        except (ValueError, TypeError) as exc:  # TypeError: the key is encrypted
+            raise SettingsError("JWT signing key is not an unencrypted PEM private key") from exc
         if isinstance(key, rsa.RSAPrivateKey):
             if key.key_size < RSA_KEY_BITS:
                 raise SettingsError(f"JWT signing key: RSA keys need at least {RSA_KEY_BITS} bits")

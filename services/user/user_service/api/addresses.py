@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from commerce_platform.auth import Principal
-from commerce_platform.errors import Conflict
 from litestar import Controller, delete, get, patch, post
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
+from commerce_platform.auth import Principal
+from commerce_platform.errors import Conflict
 from user_service.api.views import address_of
 from user_service.models import Address
 from user_service.schemas import AddressInput, AddressOut, AddressUpdate

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from commerce_platform.auth import admin_guard
 from litestar import Controller, get
 from litestar.params import Parameter
 
+from commerce_platform.auth import admin_guard
 from user_service.api.views import profile_of
 from user_service.schemas import UserPage
 from user_service.services import UserService

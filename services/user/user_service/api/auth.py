@@ -10,7 +10,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CON
 from user_service.accounts import Accounts
 from user_service.api.views import profile_of
 from user_service.authentication import Authenticator
-from user_service.rate_limit import LoginAttempt, client_address
+from user_service.rate_limit import client_address
 from user_service.schemas import LoginRequest, RefreshTokenRequest, RegisterRequest, TokenPair, UserProfile
 from user_service.settings import UserSettings
 
@@ -33,8 +33,8 @@ class AuthController(Controller):
         user_settings: UserSettings,
     ) -> TokenPair:
         """Exchange email and password for an access token and a refresh token; 429 after repeated failures."""
-        client = client_address(request, trust_forwarded_for=user_settings.trust_forwarded_for)
-        return await authenticator.login(LoginAttempt(email=data.email, client=client), data.password)
+        client = client_address(request, trusted_hops=user_settings.forwarded_for_trusted_hops)
+        return await authenticator.login(email=data.email, password=data.password, client=client)
 
     @post("/refresh", operation_id="refresh", status_code=HTTP_200_OK)
     async def refresh(self, data: RefreshTokenRequest, authenticator: Authenticator) -> TokenPair:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from litestar import Controller, Request, get, patch
+
 from commerce_platform.auth import Principal
 from commerce_platform.database import Database
 from commerce_platform.errors import Unauthorized
-from litestar import Controller, get, patch
-
 from user_service.accounts import Accounts
 from user_service.api.views import profile_of
 from user_service.schemas import ProfileUpdate, UserProfile
@@ -22,8 +24,12 @@ class ProfileController(Controller):
     security = [{"BearerToken": []}]
 
     @get("", operation_id="getMyProfile")
-    async def get_profile(self, principal: Principal, database: Database) -> UserProfile:
+    async def get_profile(self, request: Request[Any, Any, Any], principal: Principal) -> UserProfile:
         """The caller's profile."""
+        # The pool comes from app state rather than as a second dependency: Litestar resolves two
+        # independent dependencies in an anyio task group, which measured ~150 µs of CPU per
+        # request here, about a quarter of this endpoint's cost.
+        database: Database = request.app.state["database"]
         row = await database.fetchrow(PROFILE_BY_ID, principal.user_id)
         if row is None:
             raise Unauthorized("this account no longer exists")

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 from user_service.models import Address, User
-from user_service.schemas import AddressOut, UserProfile
+from user_service.schemas import AddressOut, RoleName, UserProfile
 
 
 def profile_of(user: User | Mapping[str, Any]) -> UserProfile:
@@ -16,7 +16,7 @@ def profile_of(user: User | Mapping[str, Any]) -> UserProfile:
             id=user.id,
             email=user.email,
             full_name=user.full_name,
-            role=user.role,
+            role=cast(RoleName, user.role),
             phone=user.phone,
             created_at=user.created_at,
         )
