@@ -19,7 +19,7 @@ from commerce_platform.devstack.processes import port_is_free
 from commerce_platform.routing import GATEWAY_PORT, SERVICES
 
 TEST_ADMIN_EMAIL = "admin@example.com"
-TEST_ADMIN_PASSWORD = "Test-Admin-Password-1"
+TEST_ADMIN_PASSWORD = "Test-Operator-Secret-1"
 
 
 def _free_port_offset() -> int:

@@ -50,6 +50,7 @@ class KeySet:
         self._keys: dict[str, jwt.PyJWK] = {}
         self._fetched_at = float("-inf")
         self._lock = asyncio.Lock()
+        self.generation = 0
 
     def load(self, jwks: dict[str, Any]) -> None:
         keys: dict[str, jwt.PyJWK] = {}
@@ -57,6 +58,9 @@ class KeySet:
             kid, alg = jwk.get("kid"), jwk.get("alg")
             if kid and alg in ALLOWED_ALGORITHMS:
                 keys[kid] = jwt.PyJWK.from_dict(jwk)
+        if set(self._keys) - set(keys):
+            # A key was withdrawn: tokens verified with it earlier must be checked again.
+            self.generation += 1
         self._keys = keys
         self._fetched_at = time.monotonic()
 
@@ -80,15 +84,43 @@ class KeySet:
 
 
 class TokenVerifier:
-    """Turns an `Authorization: Bearer ...` value into a Principal, or raises 401."""
+    """Turns an `Authorization: Bearer ...` value into a Principal, or raises 401.
 
-    def __init__(self, keys: KeySet, *, issuer: str, audience: str, leeway_seconds: int = 5) -> None:
+    A token that verified once is remembered (bounded, oldest evicted) until it expires: a client
+    sends the same access token with every request, and checking its RSA signature and claims again
+    is most of an authenticated request's CPU. Expiry is still checked on every hit, and the memory
+    is dropped whenever the key set changes.
+    """
+
+    def __init__(
+        self, keys: KeySet, *, issuer: str, audience: str, leeway_seconds: int = 5, remember: int = 10_000
+    ) -> None:
         self.keys = keys
         self.issuer = issuer
         self.audience = audience
         self.leeway = leeway_seconds
+        self._remember = remember
+        self._verified: dict[str, tuple[Principal, float]] = {}
+        self._generation = keys.generation
 
     async def verify(self, token: str) -> Principal:
+        if self._generation != self.keys.generation:
+            self._verified.clear()
+            self._generation = self.keys.generation
+        remembered = self._verified.get(token)
+        if remembered is not None:
+            principal, expires_at = remembered
+            if time.time() < expires_at + self.leeway:
+                return principal
+            del self._verified[token]
+            raise Unauthorized("token expired")
+        principal, expires_at = await self._verify_fully(token)
+        if len(self._verified) >= self._remember:
+            del self._verified[next(iter(self._verified))]
+        self._verified[token] = (principal, expires_at)
+        return principal
+
+    async def _verify_fully(self, token: str) -> tuple[Principal, float]:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError as exc:
@@ -120,7 +152,7 @@ class TokenVerifier:
         if claims.get("typ") != "access":
             raise Unauthorized("not an access token")
         try:
-            return Principal(
+            principal = Principal(
                 user_id=UUID(claims["sub"]),
                 email=str(claims.get("email", "")),
                 role=str(claims.get("role", "customer")),
@@ -128,6 +160,7 @@ class TokenVerifier:
             )
         except (ValueError, KeyError) as exc:
             raise Unauthorized("token subject is malformed") from exc
+        return principal, float(claims["exp"])
 
 
 def bearer_token(connection: ASGIConnection[Any, Any, Any, Any]) -> str:

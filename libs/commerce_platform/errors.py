@@ -6,7 +6,8 @@ from http import HTTPStatus
 from typing import Any
 
 import structlog
-from litestar import MediaType, Request, Response
+from advanced_alchemy.exceptions import IntegrityError, NotFoundError, RepositoryError
+from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.types import ExceptionHandlersMap
 
@@ -172,6 +173,17 @@ def _http_exception_handler(request: Request[Any, Any, Any], exc: HTTPException)
     )
 
 
+def _repository_error_handler(request: Request[Any, Any, Any], exc: RepositoryError) -> Response[dict[str, Any]]:
+    # advanced-alchemy's messages can quote SQL and values; clients get a generic sentence.
+    if isinstance(exc, NotFoundError):
+        return problem_response(request, status_code=404, problem_type="not-found", title="Not Found",
+                                detail="no such resource")
+    if isinstance(exc, IntegrityError):
+        return problem_response(request, status_code=409, problem_type="conflict", title="Conflict",
+                                detail="the change conflicts with existing data")
+    return _unhandled_handler(request, exc)
+
+
 def _unhandled_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
     log.exception("unhandled error", path=request.url.path, method=request.method)
     return problem_response(
@@ -186,6 +198,7 @@ def _unhandled_handler(request: Request[Any, Any, Any], exc: Exception) -> Respo
 def exception_handlers() -> ExceptionHandlersMap:
     return {
         ProblemError: _problem_error_handler,
+        RepositoryError: _repository_error_handler,
         ValidationException: _validation_handler,
         HTTPException: _http_exception_handler,
         Exception: _unhandled_handler,
@@ -198,7 +211,6 @@ __all__ = [
     "Conflict",
     "DependencyUnavailable",
     "Forbidden",
-    "MediaType",
     "NotFound",
     "PaymentRequired",
     "ProblemError",

@@ -148,6 +148,8 @@ def create_service_app(
             session_config=AsyncSessionConfig(expire_on_commit=False),
             before_send_handler="autocommit",
             session_dependency_key="db_session",
+            # Our problem-details handlers map repository errors; the plugin's own would leak SQL text.
+            set_default_exception_handler=False,
         )
     )
     otel = OpenTelemetryPlugin(OpenTelemetryConfig(exclude=["/health", "/ready"], exclude_spans=["receive", "send"]))

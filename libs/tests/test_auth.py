@@ -1,5 +1,6 @@
 """Token verification: only asymmetric, correctly signed, unexpired tokens for our issuer and audience."""
 
+import asyncio
 import time
 import uuid
 from typing import Any
@@ -132,3 +133,43 @@ async def test_unreachable_issuer_is_503_not_401() -> None:
     verifier = TokenVerifier(KeySet(fetch), issuer=ISSUER, audience=AUDIENCE)
     with pytest.raises(DependencyUnavailable):
         await verifier.verify(_sign(_claims()))
+
+
+async def test_verified_tokens_are_remembered_but_still_expire() -> None:
+    async def fetch() -> dict[str, Any]:
+        return {"keys": [JWK]}
+
+    verifier = TokenVerifier(KeySet(fetch), issuer=ISSUER, audience=AUDIENCE, leeway_seconds=0)
+    token = _sign(_claims(exp=int(time.time()) + 1))
+    first = await verifier.verify(token)
+    assert await verifier.verify(token) is first  # remembered, not re-verified
+    await asyncio.sleep(max(0.0, first_expiry(verifier, token) - time.time()) + 0.05)
+    with pytest.raises(Unauthorized, match="expired"):
+        await verifier.verify(token)
+    with pytest.raises(Unauthorized, match="expired"):
+        await verifier.verify(token)  # and it stays rejected once forgotten
+
+
+def first_expiry(verifier: TokenVerifier, token: str) -> float:
+    return verifier._verified[token][1]
+
+
+async def test_remembered_tokens_are_dropped_when_keys_change() -> None:
+    verifier = _verifier()
+    token = _sign(_claims())
+    await verifier.verify(token)
+    assert token in verifier._verified
+    verifier.keys.load({"keys": []})  # the issuer withdrew its key
+    with pytest.raises(Unauthorized):
+        await verifier.verify(token)
+
+
+async def test_memory_is_bounded() -> None:
+    async def fetch() -> dict[str, Any]:
+        return {"keys": [JWK]}
+
+    verifier = TokenVerifier(KeySet(fetch), issuer=ISSUER, audience=AUDIENCE, remember=3)
+    tokens = [_sign(_claims()) for _ in range(5)]
+    for token in tokens:
+        await verifier.verify(token)
+    assert list(verifier._verified) == tokens[-3:]

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import msgspec
 import pytest
+from advanced_alchemy.exceptions import DuplicateKeyError, NotFoundError
 from litestar import get, post
 from litestar.testing import AsyncTestClient
 
@@ -35,6 +36,13 @@ async def explode() -> None:
     raise RuntimeError("secret internals: password=hunter2 SELECT * FROM users")
 
 
+@get("/v1/users/repository/{kind:str}", operation_id="repositoryError")
+async def repository_error(kind: str) -> None:
+    if kind == "missing":
+        raise NotFoundError("No row found when one was required: SELECT secret_column FROM users")
+    raise DuplicateKeyError("duplicate key value violates unique constraint uq_secret_index DETAIL: (x)=(1)")
+
+
 @pytest.fixture
 async def client(tmp_path: Path) -> AsyncIterator[AsyncTestClient[ServiceApp]]:
     settings = PlatformSettings(
@@ -44,7 +52,9 @@ async def client(tmp_path: Path) -> AsyncIterator[AsyncTestClient[ServiceApp]]:
         access_log=False,
     )
     app = create_service_app(
-        ServiceDefinition(name="user", route_handlers=[create_widget, explode], migrations_dir=tmp_path),
+        ServiceDefinition(
+            name="user", route_handlers=[create_widget, explode, repository_error], migrations_dir=tmp_path
+        ),
         settings=settings,
     )
     async with AsyncTestClient(app) as test_client:
@@ -122,3 +132,13 @@ async def test_openapi_document_is_served(client: AsyncTestClient[ServiceApp]) -
     document = (await client.get("/schema/openapi.json")).json()
     assert "/v1/users/widgets" in document["paths"]
     assert document["paths"]["/v1/users/widgets"]["post"]["operationId"] == "createWidget"
+
+
+async def test_repository_errors_become_problems_without_sql(client: AsyncTestClient[ServiceApp]) -> None:
+    missing = await client.get("/v1/users/repository/missing")
+    _assert_problem(missing, 404)
+    duplicate = await client.get("/v1/users/repository/duplicate")
+    _assert_problem(duplicate, 409)
+    for response in (missing, duplicate):
+        assert "secret" not in response.text
+        assert "SELECT" not in response.text

@@ -20,8 +20,8 @@ def main() -> None:
     from localstripe import resources, server
 
     # In-memory only: no shared /tmp file between stacks, no disk write per request.
-    resources.Store.dump_to_disk = lambda self: None  # type: ignore[method-assign]
-    resources.Store.try_load_from_disk = lambda self: None  # type: ignore[method-assign]
+    resources.Store.dump_to_disk = lambda self: None
+    resources.Store.try_load_from_disk = lambda self: None
     web.run_app(server.app, host=args.host, port=args.port, access_log=None, print=None)
 
 

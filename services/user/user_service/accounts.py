@@ -38,6 +38,8 @@ class Accounts:
             user.full_name = change.full_name
         if change.phone is not UNSET:
             user.phone = change.phone
+        if change.sms_opt_in is not UNSET:
+            user.sms_opt_in = change.sms_opt_in
         if isinstance(change.new_password, str) and isinstance(change.current_password, str):
             await self._change_password(user, current=change.current_password, new=change.new_password)
         return await self.users.update(user)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from commerce_platform.errors import Unauthorized
+from commerce_platform.errors import Forbidden, Unauthorized
 from user_service.emails import InvalidEmail, normalize_email
 from user_service.models import User
 from user_service.passwords import PasswordHashing
@@ -55,6 +55,8 @@ class Authenticator:
             raise Unauthorized(WRONG_CREDENTIALS)
         if not await self.passwords.verify(user.password_hash, password):
             raise Unauthorized(WRONG_CREDENTIALS)
+        if not user.is_active:
+            raise Forbidden("this account is deactivated")
         if self.passwords.needs_rehash(user.password_hash):
             # The cost parameters changed since this hash was made; the plain password is only
             # at hand now, so upgrade it now.
@@ -69,6 +71,8 @@ class Authenticator:
         user = await self.users.get_one_or_none(User.id == retired.user_id)
         if user is None:
             raise Unauthorized("this account no longer exists")
+        if not user.is_active:
+            raise Forbidden("this account is deactivated")
         return await self._start(user, family_id=retired.family_id)
 
     async def logout(self, refresh_token: str) -> None:

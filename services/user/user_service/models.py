@@ -8,7 +8,7 @@ from uuid import UUID
 
 from advanced_alchemy.base import DefaultBase, UUIDv7AuditBase
 from advanced_alchemy.types import DateTimeUTC
-from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, Text, func
+from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, Integer, String, Text, false, func, true
 from sqlalchemy.orm import Mapped, mapped_column
 
 
@@ -29,6 +29,10 @@ class User(UUIDv7AuditBase):
     full_name: Mapped[str] = mapped_column(String(200))
     role: Mapped[str] = mapped_column(String(20), default=Role.CUSTOMER.value)
     phone: Mapped[str | None] = mapped_column(String(20), default=None)
+    # Order texts go out only to a number the user asked to be texted on.
+    sms_opt_in: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # A deactivated account cannot sign in, refresh, or check out with a token it still holds.
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
 
 
 # Case-insensitive uniqueness: "Ann@Example.com" and "ann@example.com" are one account.

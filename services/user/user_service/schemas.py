@@ -77,7 +77,27 @@ class UserProfile(Struct, kw_only=True):
     full_name: str
     role: RoleName
     phone: str | None = None
+    sms_opt_in: bool = False
+    is_active: bool = True
     created_at: datetime.datetime
+
+
+class AccountContact(Struct, kw_only=True):
+    """What other services may know of an account: whether it is active and how to reach it."""
+
+    id: UUID
+    email: str
+    full_name: str
+    is_active: bool
+    phone: str | None
+    sms_opt_in: bool
+
+
+class AccountAdminUpdate(Struct, forbid_unknown_fields=True):
+    """An administrator (de)activates an account or changes its role."""
+
+    is_active: bool | UnsetType = UNSET
+    role: RoleName | UnsetType = UNSET
 
 
 class ProfileUpdate(Struct, forbid_unknown_fields=True):
@@ -86,6 +106,7 @@ class ProfileUpdate(Struct, forbid_unknown_fields=True):
 
     full_name: FullName | UnsetType = UNSET
     phone: Phone | UnsetType | None = UNSET
+    sms_opt_in: bool | UnsetType = UNSET
     new_password: NewPassword | UnsetType = UNSET
     current_password: TypedPassword | UnsetType = UNSET
 

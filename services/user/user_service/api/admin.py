@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from typing import Annotated
+from uuid import UUID
 
-from litestar import Controller, get
+from litestar import Controller, get, patch
 from litestar.params import Parameter
+from msgspec import UNSET
 
 from commerce_platform.auth import admin_guard
+from commerce_platform.errors import NotFound
 from user_service.api.views import profile_of
-from user_service.schemas import UserPage
+from user_service.models import User
+from user_service.schemas import AccountAdminUpdate, UserPage, UserProfile
 from user_service.services import UserService
 
 MAX_PAGE_SIZE = 100
@@ -31,3 +35,15 @@ class UserAdminController(Controller):
         """All accounts in sign-up order, one page at a time, with the total count (admin only)."""
         accounts, total = await users.page(page=page, page_size=page_size)
         return UserPage(items=[profile_of(u) for u in accounts], total=total, page=page, page_size=page_size)
+
+    @patch("/{user_id:uuid}", operation_id="updateAccount")
+    async def update_account(self, user_id: UUID, data: AccountAdminUpdate, users: UserService) -> UserProfile:
+        """Deactivate or reactivate an account, or change its role (admin only)."""
+        user = await users.get_one_or_none(User.id == user_id)
+        if user is None:
+            raise NotFound("no such account")
+        if data.is_active is not UNSET:
+            user.is_active = data.is_active
+        if data.role is not UNSET:
+            user.role = data.role
+        return profile_of(await users.update(user))

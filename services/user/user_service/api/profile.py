@@ -15,7 +15,9 @@ from user_service.schemas import ProfileUpdate, UserProfile
 
 # The hottest read of the service: one primary-key row over the lean asyncpg pool, no ORM
 # (the ORM costs about 75% of throughput on exactly this query).
-PROFILE_BY_ID = "SELECT id, email, full_name, role, phone, created_at FROM user_account WHERE id = $1"
+PROFILE_BY_ID = (
+    "SELECT id, email, full_name, role, phone, sms_opt_in, is_active, created_at FROM user_account WHERE id = $1"
+)
 
 
 class ProfileController(Controller):

@@ -18,6 +18,8 @@ def profile_of(user: User | Mapping[str, Any]) -> UserProfile:
             full_name=user.full_name,
             role=cast(RoleName, user.role),
             phone=user.phone,
+            sms_opt_in=user.sms_opt_in,
+            is_active=user.is_active,
             created_at=user.created_at,
         )
     return UserProfile(
@@ -26,6 +28,8 @@ def profile_of(user: User | Mapping[str, Any]) -> UserProfile:
         full_name=user["full_name"],
         role=user["role"],
         phone=user["phone"],
+        sms_opt_in=user["sms_opt_in"],
+        is_active=user["is_active"],
         created_at=user["created_at"],
     )
 
