@@ -12,7 +12,7 @@ from uuid import UUID
 
 from msgspec import UNSET, Meta, Struct, UnsetType
 
-from user_service.countries import is_country_code
+from commerce_platform.addresses import is_country_code
 from user_service.emails import InvalidEmail, normalize_email
 from user_service.passwords import MAX_LENGTH as PASSWORD_MAX_LENGTH
 from user_service.passwords import WeakPassword, check_password_policy
