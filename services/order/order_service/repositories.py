@@ -21,6 +21,7 @@ from order_service.models import Order, OrderLine, OrderStatusChange
 from order_service.status import OrderStatus, ensure_transition
 
 SOURCE = "order-service"
+PLACED = (OrderStatus.CONFIRMED, OrderStatus.CANCELLED)
 
 
 class OrderBook:
@@ -124,7 +125,9 @@ class OrderBook:
 
     async def list(self, *, user_id: UUID | None, page: int, page_size: int) -> tuple[list[Order], int]:
         async with self.sessions() as session:
-            query = select(Order).where(Order.status != OrderStatus.PENDING)
+            # Pending and failed checkouts are not orders a customer placed: they exist for
+            # idempotency and recovery only.
+            query = select(Order).where(Order.status.in_(PLACED))
             if user_id is not None:
                 query = query.where(Order.user_id == user_id)
             total = await session.scalar(select(func.count()).select_from(query.subquery()))
