@@ -8,7 +8,9 @@ developer's running stack, with throwaway data.
 from __future__ import annotations
 
 import random
-from collections.abc import AsyncIterator
+import shutil
+import tempfile
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import aiohttp
@@ -34,15 +36,20 @@ def _free_port_offset() -> int:
 
 
 @pytest.fixture(scope="session")
-def traces_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def traces_file() -> Iterator[Path]:
     """Every process of the test stack appends its finished spans here as JSON lines."""
-    return tmp_path_factory.mktemp("traces") / "spans.jsonl"
+    folder = Path(tempfile.mkdtemp(prefix="commerce-test-traces-"))
+    yield folder / "spans.jsonl"
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
-async def stack(tmp_path_factory: pytest.TempPathFactory, traces_file: Path) -> AsyncIterator[Stack]:
+async def stack(traces_file: Path) -> AsyncIterator[Stack]:
+    # Not under pytest's basetemp: pytest prunes old numbered dirs, which may belong to another
+    # test run on the same machine whose Postgres is still using them.
+    data_dir = Path(tempfile.mkdtemp(prefix="commerce-test-stack-"))
     config = StackConfig(
-        data_dir=tmp_path_factory.mktemp("stack"),
+        data_dir=data_dir,
         port_offset=_free_port_offset(),
         durable=False,
         admin_email=TEST_ADMIN_EMAIL,
@@ -55,6 +62,7 @@ async def stack(tmp_path_factory: pytest.TempPathFactory, traces_file: Path) -> 
         yield running
     finally:
         running.stop()
+        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -83,7 +83,7 @@ class EmbeddedPostgres:
             return
         self.pgdata.mkdir(mode=0o700, exist_ok=True)
         user = _prepare_for_unprivileged_user(self.data_dir)
-        subprocess.run(
+        result = subprocess.run(
             [
                 str(POSTGRES_BIN_PATH / "initdb"),
                 "-D", str(self.pgdata),
@@ -94,10 +94,13 @@ class EmbeddedPostgres:
                 "--auth-host=scram-sha-256",
                 f"--pwfile={self._password_file}",
             ],
-            check=True,
+            check=False,
             capture_output=True,
             user=user,
         )
+        if result.returncode != 0:
+            output = (result.stderr or result.stdout).decode(errors="replace").strip()
+            raise RuntimeError(f"initdb failed in {self.pgdata}: {output}")
 
     def start(self) -> ManagedProcess:
         self.initialise()
