@@ -60,6 +60,8 @@ class Database:
             max_overflow=max_overflow,
             pool_pre_ping=True,
             pool_recycle=1800,
+            # Waiting longer than a client would is pointless: fail fast as a 503 the client can retry.
+            pool_timeout=10,
             connect_args={"server_settings": dict(self.server_settings), "timeout": 5},
         )
         self._read_pool_size = read_pool_size

@@ -10,6 +10,7 @@ from advanced_alchemy.exceptions import IntegrityError, NotFoundError, Repositor
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.types import ExceptionHandlersMap
+from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 PROBLEM_TYPE_BASE = "https://errors.commerce.dev/"
@@ -181,6 +182,10 @@ def _repository_error_handler(request: Request[Any, Any, Any], exc: RepositoryEr
     if isinstance(exc, IntegrityError):
         return problem_response(request, status_code=409, problem_type="conflict", title="Conflict",
                                 detail="the change conflicts with existing data")
+    if isinstance(exc.__cause__, SQLAlchemyTimeoutError):
+        # Every pooled connection is busy: an overload the client can retry, not a bug.
+        return problem_response(request, status_code=503, problem_type="overloaded", title="Service Unavailable",
+                                detail="the service is overloaded; retry shortly", headers={"Retry-After": "1"})
     return _unhandled_handler(request, exc)
 
 

@@ -50,6 +50,9 @@ class Authenticator:
         attempt = LoginAttempt(email=email, client=client)
         await self.throttle.count_attempt(attempt)
         user = await self.users.find_by_email(email) if known else None
+        # Hand the connection back before the slow part: a burst of logins queued on the Argon2
+        # workers must not hold the whole pool while they wait.
+        await self.users.repository.session.commit()
         if user is None:
             await self.passwords.verify_against_dummy(password)
             raise Unauthorized(WRONG_CREDENTIALS)
