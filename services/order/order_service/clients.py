@@ -149,17 +149,23 @@ class Payments:
         if not response.ok:
             raise _fail("payment", response)
         body = response.json()
+        if body.get("status") != "succeeded":
+            # 202 pending: the provider has not decided. Not paid; recovery settles it later.
+            raise DependencyUnavailable("the payment provider has not confirmed the charge yet")
         return Payment(id=UUID(body["id"]), status=str(body["status"]))
 
-    async def for_order(self, order_id: UUID) -> Payment | None:
-        """The successful payment of an order, if any (used by recovery after a crash)."""
+    async def for_order(self, order_id: UUID) -> list[Payment]:
+        """Every payment attempt made for an order (recovery settles them after a crash or outage)."""
         response = await self.client.get("/internal/v1/payments", params={"order_id": str(order_id)})
         if not response.ok:
             raise _fail("payment", response)
-        for item in response.json().get("items", []):
-            if item.get("status") in ("succeeded", "partially_refunded"):
-                return Payment(id=UUID(item["id"]), status=str(item["status"]))
-        return None
+        return [Payment(id=UUID(item["id"]), status=str(item["status"])) for item in response.json().get("items", [])]
+
+    async def void(self, payment_id: UUID) -> None:
+        """Undo a payment whatever its state: refund what was taken, cancel what is pending. Idempotent."""
+        response = await self.client.post(f"/internal/v1/payments/{payment_id}/void", retry=True)
+        if not response.ok:
+            raise _fail("payment", response)
 
     async def refund(self, payment_id: UUID, *, reason: str) -> None:
         response = await self.client.post(

@@ -21,22 +21,29 @@ LEASE_SECONDS = 120
 IDLE_SLEEP_SECONDS = 5.0
 
 
+PAID = ("succeeded",)
+UNSETTLED = ("succeeded", "partially_refunded", "pending")
+
+
 async def recover_one(checkout: Checkout, order: Order) -> None:
     deps, book = checkout.deps, checkout.book
-    payment = await deps.payments.for_order(order.id)
+    payments = await deps.payments.for_order(order.id)
     if order.status == OrderStatus.FAILED:
-        if payment is not None:
-            await deps.payments.refund(payment.id, reason="checkout failed; charge found by recovery")
+        # The order failed while the payment's outcome was unknown: take back whatever went through.
+        for payment in payments:
+            if payment.status in UNSETTLED:
+                await deps.payments.void(payment.id)
         await book.clear_failure_flag(order.id, "payment_outcome_unknown")
-        log.info("recovered unknown payment outcome", order_id=str(order.id), refunded=payment is not None)
+        log.info("recovered unknown payment outcome", order_id=str(order.id), payments=len(payments))
         return
-    reservation_held = order.lines and await deps.inventory.is_held(order.reservation_id)
-    if payment is not None and reservation_held:
-        await book.confirm(order.id, payment_id=payment.id, event=order_created(order), reason="completed by recovery")
+    paid = next((p for p in payments if p.status in PAID), None)
+    if paid is not None and order.lines and await deps.inventory.is_held(order.reservation_id):
+        await book.confirm(order.id, payment_id=paid.id, event=order_created(order), reason="completed by recovery")
         log.info("recovery confirmed order", order_id=str(order.id))
         return
-    if payment is not None:
-        await deps.payments.refund(payment.id, reason="checkout interrupted")
+    for payment in payments:
+        if payment.status in UNSETTLED:
+            await deps.payments.void(payment.id)
     await deps.inventory.release(order.reservation_id)
     await book.fail(
         order.id,
@@ -44,7 +51,7 @@ async def recover_one(checkout: Checkout, order: Order) -> None:
         failure={"detail": "checkout was interrupted and has been undone", "type": "checkout-interrupted"},
         reason="undone by recovery",
     )
-    log.info("recovery undid order", order_id=str(order.id), refunded=payment is not None)
+    log.info("recovery undid order", order_id=str(order.id), voided=len(payments))
 
 
 async def recovery_worker(app: Litestar) -> None:

@@ -1,0 +1,1 @@
+"""Payments through a provider interface (Stripe PaymentIntents), refunds and signed webhooks."""
