@@ -45,7 +45,8 @@ def _alive(pid: int) -> bool:
 
 
 def _free_offset() -> int:
-    for offset in range(41000, 60000, 500):
+    # Below the ephemeral port range (32768+), and away from the session stack's blocks.
+    for offset in range(1000, 9500, 500):
         if all(port_is_free(p + offset) for p in [8080, 5432, 4566, 8420, 1025, *(r.port for r in SERVICES)]):
             return offset
     raise RuntimeError("no free ports")

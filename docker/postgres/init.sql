@@ -20,6 +20,38 @@ GRANT CONNECT ON DATABASE "commerce" TO "product_svc";
 GRANT USAGE ON SCHEMA public TO "product_svc";
 ALTER ROLE "product_svc" SET search_path = "products", public;
 
+-- order: role order_svc owns schema orders and nothing else
+CREATE ROLE "order_svc" WITH LOGIN PASSWORD 'order_svc-local' NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT;
+CREATE SCHEMA IF NOT EXISTS "orders" AUTHORIZATION "order_svc";
+REVOKE ALL ON DATABASE "commerce" FROM "order_svc";
+GRANT CONNECT ON DATABASE "commerce" TO "order_svc";
+GRANT USAGE ON SCHEMA public TO "order_svc";
+ALTER ROLE "order_svc" SET search_path = "orders", public;
+
+-- cart: role cart_svc owns schema carts and nothing else
+CREATE ROLE "cart_svc" WITH LOGIN PASSWORD 'cart_svc-local' NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT;
+CREATE SCHEMA IF NOT EXISTS "carts" AUTHORIZATION "cart_svc";
+REVOKE ALL ON DATABASE "commerce" FROM "cart_svc";
+GRANT CONNECT ON DATABASE "commerce" TO "cart_svc";
+GRANT USAGE ON SCHEMA public TO "cart_svc";
+ALTER ROLE "cart_svc" SET search_path = "carts", public;
+
+-- payment: role payment_svc owns schema payments and nothing else
+CREATE ROLE "payment_svc" WITH LOGIN PASSWORD 'payment_svc-local' NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT;
+CREATE SCHEMA IF NOT EXISTS "payments" AUTHORIZATION "payment_svc";
+REVOKE ALL ON DATABASE "commerce" FROM "payment_svc";
+GRANT CONNECT ON DATABASE "commerce" TO "payment_svc";
+GRANT USAGE ON SCHEMA public TO "payment_svc";
+ALTER ROLE "payment_svc" SET search_path = "payments", public;
+
+-- notification: role notification_svc owns schema notifications and nothing else
+CREATE ROLE "notification_svc" WITH LOGIN PASSWORD 'notification_svc-local' NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT;
+CREATE SCHEMA IF NOT EXISTS "notifications" AUTHORIZATION "notification_svc";
+REVOKE ALL ON DATABASE "commerce" FROM "notification_svc";
+GRANT CONNECT ON DATABASE "commerce" TO "notification_svc";
+GRANT USAGE ON SCHEMA public TO "notification_svc";
+ALTER ROLE "notification_svc" SET search_path = "notifications", public;
+
 -- search: role search_svc owns schema search and nothing else
 CREATE ROLE "search_svc" WITH LOGIN PASSWORD 'search_svc-local' NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT;
 CREATE SCHEMA IF NOT EXISTS "search" AUTHORIZATION "search_svc";

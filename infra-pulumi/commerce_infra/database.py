@@ -9,12 +9,12 @@ from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
-from commerce_platform.routing import SERVICES, ServiceRoute
 
 from commerce_infra.config import StackConfig
 from commerce_infra.network import Network
 from commerce_infra.passwords import derive_password
 from commerce_infra.security_groups import POSTGRES_PORT, SecurityGroups
+from commerce_platform.routing import SERVICES, ServiceRoute
 
 ADMIN_USER = "commerce_admin"
 DATABASE_NAME = "commerce"
@@ -50,6 +50,14 @@ def _secret(cfg: StackConfig, logical: str, name: str, value: pulumi.Input[str])
     return secret
 
 
+def _derived(seed: pulumi.Output[str], purpose: str) -> pulumi.Output[str]:
+    return seed.apply(lambda value: derive_password(value, purpose))
+
+
+def _database_url(role: str, host: pulumi.Output[str], password: pulumi.Output[str]) -> pulumi.Output[str]:
+    return pulumi.Output.all(host, password).apply(lambda hp: database_url(role, hp[1], hp[0]))
+
+
 def _credentials(username: str, password: pulumi.Output[str]) -> pulumi.Output[str]:
     return password.apply(lambda pw: json.dumps({"username": username, "password": pw}))
 
@@ -61,7 +69,7 @@ def build_database(
     n, db = cfg.naming, cfg.database
     seed = cfg.db_password_seed
 
-    admin_password = seed.apply(lambda s: derive_password(s, ADMIN_USER))
+    admin_password = _derived(seed, ADMIN_USER)
     admin_secret = _secret(cfg, "db-admin", n.secret("db", "admin"), _credentials(ADMIN_USER, admin_password))
 
     subnets = aws.rds.SubnetGroup(n.name("db"), subnet_ids=network.private_subnet_ids)
@@ -108,9 +116,11 @@ def build_database(
     credentials: dict[str, aws.secretsmanager.Secret] = {}
     passwords: dict[str, pulumi.Output[str]] = {}
     for route in routes:
-        passwords[route.name] = seed.apply(lambda s, role=route.db_role: derive_password(s, role))
+        passwords[route.name] = _derived(seed, route.db_role)
         credentials[route.name] = _secret(
-            cfg, f"{route.name}-db", n.secret(route.name, "db-credentials"),
+            cfg,
+            f"{route.name}-db",
+            n.secret(route.name, "db-credentials"),
             _credentials(route.db_role, passwords[route.name]),
         )
 
@@ -175,14 +185,17 @@ def build_database(
 
     database_urls = {
         route.name: _secret(
-            cfg, f"{route.name}-url", n.secret(route.name, "DATABASE_URL"),
-            pulumi.Output.all(proxy.endpoint, passwords[route.name]).apply(
-                lambda a, role=route.db_role: database_url(role, a[1], a[0])
-            ),
+            cfg,
+            f"{route.name}-url",
+            n.secret(route.name, "DATABASE_URL"),
+            _database_url(route.db_role, proxy.endpoint, passwords[route.name]),
         )
         for route in routes
     }
     return Database(
-        instance=instance, proxy=proxy, admin_secret=admin_secret, credentials=credentials,
+        instance=instance,
+        proxy=proxy,
+        admin_secret=admin_secret,
+        credentials=credentials,
         database_urls=database_urls,
     )

@@ -56,7 +56,7 @@ def build_network(cfg: StackConfig) -> Network:
     public: list[aws.ec2.Subnet] = []
     private: list[aws.ec2.Subnet] = []
     for i in range(net.availability_zones):
-        az = zones.apply(lambda names, i=i: names[i])
+        az = zones[i]
         pub = aws.ec2.Subnet(
             n.name("public", str(i)),
             vpc_id=vpc.id,

@@ -6,17 +6,15 @@ import json
 from collections.abc import Iterable
 
 import pulumi_aws as aws
-from commerce_platform.routing import SERVICES, ServiceRoute
 
 from commerce_infra.config import StackConfig
+from commerce_platform.routing import SERVICES, ServiceRoute
 
 # Enough history to roll back a few weeks of deploys; older images only cost storage.
 KEEP_IMAGES = 30
 
 
-def build_repositories(
-    cfg: StackConfig, routes: Iterable[ServiceRoute] = SERVICES
-) -> dict[str, aws.ecr.Repository]:
+def build_repositories(cfg: StackConfig, routes: Iterable[ServiceRoute] = SERVICES) -> dict[str, aws.ecr.Repository]:
     repos = {}
     for route in routes:
         repo = aws.ecr.Repository(

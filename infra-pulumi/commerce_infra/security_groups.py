@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
-from commerce_platform.routing import SERVICES, ServiceRoute
 
 from commerce_infra.naming import StackNaming
+from commerce_platform.routing import SERVICES, ServiceRoute
 
 POSTGRES_PORT = 5432
 HTTPS_PORT = 443
@@ -42,8 +42,14 @@ class _Rules:
         self.naming = naming
 
     def ingress(
-        self, name: str, sg: aws.ec2.SecurityGroup, port: int, *, peer: aws.ec2.SecurityGroup | None = None,
-        cidr: str | None = None, description: str,
+        self,
+        name: str,
+        sg: aws.ec2.SecurityGroup,
+        port: int,
+        *,
+        peer: aws.ec2.SecurityGroup | None = None,
+        cidr: str | None = None,
+        description: str,
     ) -> None:
         aws.vpc.SecurityGroupIngressRule(
             self.naming.name("in", name),
@@ -57,8 +63,14 @@ class _Rules:
         )
 
     def egress(
-        self, name: str, sg: aws.ec2.SecurityGroup, port: int, *, peer: aws.ec2.SecurityGroup | None = None,
-        cidr: str | None = None, description: str,
+        self,
+        name: str,
+        sg: aws.ec2.SecurityGroup,
+        port: int,
+        *,
+        peer: aws.ec2.SecurityGroup | None = None,
+        cidr: str | None = None,
+        description: str,
     ) -> None:
         aws.vpc.SecurityGroupEgressRule(
             self.naming.name("out", name),
@@ -102,11 +114,17 @@ def build_security_groups(
         # service -> service only where the routing table says it calls.
         for caller in callers_of(route, routes):
             rules.ingress(
-                f"{route.name}-{caller.name}", sg, route.port, peer=services[caller.name],
+                f"{route.name}-{caller.name}",
+                sg,
+                route.port,
+                peer=services[caller.name],
                 description=f"from {caller.name} (Service Connect)",
             )
             rules.egress(
-                f"{caller.name}-{route.name}", services[caller.name], route.port, peer=sg,
+                f"{caller.name}-{route.name}",
+                services[caller.name],
+                route.port,
+                peer=sg,
                 description=f"to {route.name}",
             )
         # service -> proxy, and HTTPS out for AWS APIs (via NAT or endpoints) and Stripe.
@@ -129,7 +147,9 @@ def allow_https_from_tasks(
 ) -> aws.ec2.SecurityGroup:
     """Group for interface VPC endpoints: HTTPS from service and job tasks only."""
     sg = aws.ec2.SecurityGroup(
-        naming.name("endpoints"), vpc_id=vpc_id, description="Interface VPC endpoints",
+        naming.name("endpoints"),
+        vpc_id=vpc_id,
+        description="Interface VPC endpoints",
         tags={"Name": naming.name("endpoints")},
     )
     rules = _Rules(naming)

@@ -23,9 +23,17 @@ def asyncpg_dsn(database_url: str) -> str:
 
 
 def sqlalchemy_url(database_url: str) -> str:
-    """Accept plain `postgresql://` too, and always use the asyncpg driver."""
+    """Accept plain `postgresql://` too, always use the asyncpg driver, and leave `sslmode` out:
+    asyncpg takes it as the `ssl` connect argument instead (see `ssl_mode`)."""
     url = make_url(database_url)
-    return url.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
+    query = {k: v for k, v in url.query.items() if k != "sslmode"}
+    return url.set(drivername="postgresql+asyncpg", query=query).render_as_string(hide_password=False)
+
+
+def ssl_mode(database_url: str) -> str | None:
+    """`sslmode` of the URL (RDS Proxy requires `require`), for asyncpg's `ssl` argument."""
+    value = make_url(database_url).query.get("sslmode")
+    return value if isinstance(value, str) else None
 
 
 async def _keep_session_state(_connection: asyncpg.Connection) -> None:
@@ -54,6 +62,9 @@ class Database:
             "search_path": f"{schema},public",
             "application_name": application_name,
         }
+        connect_args: dict[str, Any] = {"server_settings": dict(self.server_settings), "timeout": 5}
+        if sslmode := ssl_mode(database_url):
+            connect_args["ssl"] = sslmode
         self.engine: AsyncEngine = create_async_engine(
             sqlalchemy_url(database_url),
             pool_size=pool_size,
@@ -62,7 +73,7 @@ class Database:
             pool_recycle=1800,
             # Waiting longer than a client would is pointless: fail fast as a 503 the client can retry.
             pool_timeout=10,
-            connect_args={"server_settings": dict(self.server_settings), "timeout": 5},
+            connect_args=connect_args,
         )
         self._read_pool_size = read_pool_size
         self._read_pool: asyncpg.Pool | None = None

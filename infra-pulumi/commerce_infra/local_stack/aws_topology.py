@@ -6,14 +6,13 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from commerce_platform.event_topology import QUEUES, TOPICS, Queue, Topic
-
 from commerce_infra.local_stack.constants import (
     AWS_ACCOUNT_ID,
     AWS_REGION,
     FROM_ADDRESS,
     GENERATED_HEADER,
 )
+from commerce_platform.event_topology import QUEUES, TOPICS, Queue, Topic
 
 
 def topology(topics: Iterable[Topic] = TOPICS, queues: Iterable[Queue] = QUEUES) -> dict[str, Any]:

@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from commerce_platform.routing import GATEWAY_PORT, SERVICES, ServiceRoute
-
 from commerce_infra.local_stack import images
 from commerce_infra.local_stack.constants import (
     AWS_ACCOUNT_ID,
@@ -20,6 +18,7 @@ from commerce_infra.local_stack.constants import (
     local_db_password,
 )
 from commerce_infra.service_env import otel_service_name, peer_service_urls
+from commerce_platform.routing import GATEWAY_PORT, SERVICES, ServiceRoute
 
 Compose = dict[str, Any]
 
@@ -32,12 +31,18 @@ _AWS_CLIENT_ENV = {
     "AWS_ACCESS_KEY_ID": "test",
     "AWS_SECRET_ACCESS_KEY": "test",
 }
-_HARDENED: Compose = {
-    "read_only": True,
-    "tmpfs": ["/tmp"],
-    "cap_drop": ["ALL"],
-    "security_opt": ["no-new-privileges:true"],
-}
+# Container paths, not host temp files: a tmpfs is the only writable place in a read-only container.
+_CONTAINER_TMP = "/tmp"  # noqa: S108
+
+
+def _hardened() -> Compose:
+    """Fresh each time: shared lists would be written out as YAML anchors."""
+    return {
+        "read_only": True,
+        "tmpfs": [_CONTAINER_TMP],
+        "cap_drop": ["ALL"],
+        "security_opt": ["no-new-privileges:true"],
+    }
 
 
 def _python_probe(url: str) -> list[str]:
@@ -54,12 +59,12 @@ def service_environment(route: ServiceRoute) -> dict[str, str]:
     env = {
         "PORT": str(route.port),
         "DATABASE_URL": (
-            f"postgresql+asyncpg://{route.db_role}:{local_db_password(route)}"
-            f"@postgres:5432/{DATABASE_NAME}"
+            f"postgresql+asyncpg://{route.db_role}:{local_db_password(route)}@postgres:5432/{DATABASE_NAME}"
         ),
         "RUN_MIGRATIONS_ON_START": "true",
         "RUN_MODE": "all",
-        "ENVIRONMENT": "compose",
+        # "local" relaxes only what a laptop needs (e.g. the user service makes its own signing key).
+        "ENVIRONMENT": "local",
         "LOG_LEVEL": "INFO",
         **_AWS_CLIENT_ENV,
         "SNS_TOPIC_ARN_PREFIX": f"arn:aws:sns:{AWS_REGION}:{AWS_ACCOUNT_ID}:",
@@ -70,7 +75,13 @@ def service_environment(route: ServiceRoute) -> dict[str, str]:
     }
     if route.sends_email:
         # Locally mail goes to the Mailpit sink over SMTP so it can be read at :8025.
-        env |= {"SMTP_HOST": "mailpit", "SMTP_PORT": "1025", "SES_FROM_ADDRESS": FROM_ADDRESS}
+        env |= {
+            "EMAIL_TRANSPORT": "smtp",
+            "SMTP_HOST": "mailpit",
+            "SMTP_PORT": "1025",
+            "MAIL_FROM": FROM_ADDRESS,
+            "SES_FROM_ADDRESS": FROM_ADDRESS,
+        }
     return env
 
 
@@ -89,7 +100,10 @@ def service_container(route: ServiceRoute) -> Compose:
         # Service-specific extras (Stripe endpoint, bootstrap admin) live beside the template, if any.
         "env_file": [{"path": f"docker/env/{route.name}.env", "required": False}],
         "ports": [f"127.0.0.1:{route.port}:{route.port}"],
-        **_HARDENED,
+        **_hardened(),
+        # Local-only state (the user service's dev signing key under ./.local) must land somewhere
+        # writable: in a read-only container that is the tmpfs.
+        "working_dir": _CONTAINER_TMP,
         "depends_on": depends,
         "restart": "unless-stopped",
     }
@@ -159,7 +173,7 @@ def _gateway(routes: Iterable[ServiceRoute]) -> Compose:
         "ports": [f"{GATEWAY_PORT}:{GATEWAY_PORT}"],
         "volumes": [f"./{GATEWAY_CONF.as_posix()}:/etc/nginx/nginx.conf:ro"],
         "read_only": True,
-        "tmpfs": ["/tmp", "/var/cache/nginx"],
+        "tmpfs": [_CONTAINER_TMP, "/var/cache/nginx"],
         "depends_on": {r.name: {"condition": "service_healthy"} for r in routes},
         "healthcheck": _healthcheck(
             ["CMD", "wget", "-q", "-O", "/dev/null", f"http://127.0.0.1:{GATEWAY_PORT}/_gateway/health"]

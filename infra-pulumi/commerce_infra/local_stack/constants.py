@@ -14,7 +14,8 @@ AWS_REGION = "us-east-1"
 AWS_HOST = "aws"
 AWS_PORT = 5000
 DATABASE_NAME = "commerce"
-FROM_ADDRESS = "no-reply@commerce.local"
+# A syntactically valid address (".local" is rejected by email validation); Mailpit catches all mail.
+FROM_ADDRESS = "shop@example.com"
 
 COMPOSE_FILE = Path("compose.yaml")
 GATEWAY_CONF = Path("docker/gateway/nginx.conf")

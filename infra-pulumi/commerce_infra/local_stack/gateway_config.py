@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from commerce_platform.routing import GATEWAY_PORT, SERVICES, ServiceRoute
-
 from commerce_infra.local_stack.constants import GENERATED_HEADER
+from commerce_platform.routing import GATEWAY_PORT, SERVICES, ServiceRoute
 
 # The same problem+json bodies the platform's Python gateway answers with.
 _NOT_FOUND = '{"type":"about:blank","title":"Not Found","status":404,"detail":"no service serves this path"}'
-_UNAVAILABLE = '{"type":"about:blank","title":"Service Unavailable","status":503,"detail":"the service is not answering"}'
+_UNAVAILABLE = (
+    '{"type":"about:blank","title":"Service Unavailable","status":503,"detail":"the service is not answering"}'
+)
 
 _HEAD = """\
 # {header}
@@ -43,6 +44,9 @@ http {{
     proxy_set_header X-Forwarded-Port $server_port;
     proxy_connect_timeout 2s;
     proxy_read_timeout 60s;
+
+    # Docker's DNS, re-asked every 10 s: a service container that restarts gets a new address.
+    resolver 127.0.0.11 valid=10s ipv6=off;
 """
 
 _SERVER_HEAD = """
@@ -79,7 +83,9 @@ def upstream_name(route: ServiceRoute) -> str:
 def _upstream(route: ServiceRoute) -> str:
     return (
         f"\n    upstream {upstream_name(route)} {{\n"
-        f"        server {route.name}:{route.port};\n"
+        # A shared zone plus `resolve` (nginx >= 1.27.3) follows the container's current address.
+        f"        zone {upstream_name(route)} 64k;\n"
+        f"        server {route.name}:{route.port} resolve;\n"
         "        keepalive 32;\n"
         "    }\n"
     )

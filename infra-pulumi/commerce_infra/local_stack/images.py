@@ -8,9 +8,9 @@ from pathlib import Path
 from commerce_infra.local_stack.constants import REPO_ROOT
 
 POSTGRES = "postgres:17-bookworm"
-NGINX = "nginx:1.27-alpine"
-MAILPIT = "axllent/mailpit:v1.21.8"
-OTEL_COLLECTOR = "otel/opentelemetry-collector-contrib:0.116.1"
+NGINX = "nginx:1.27-alpine"  # 1.27.3+ for `resolve` in upstream blocks
+MAILPIT = "axllent/mailpit:v1.22.3"
+OTEL_COLLECTOR = "otel/opentelemetry-collector-contrib:0.116.0"
 JAEGER = "jaegertracing/all-in-one:1.64.0"
 
 # LocalStack's fork declines pm_card_chargeCustomerFail the way Stripe test mode does.

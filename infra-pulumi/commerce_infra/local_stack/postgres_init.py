@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from commerce_infra.local_stack.constants import DATABASE_NAME, GENERATED_HEADER, local_db_password
 from commerce_platform.db_provisioning import EXTENSIONS
 from commerce_platform.routing import SERVICES, ServiceRoute
-
-from commerce_infra.local_stack.constants import DATABASE_NAME, GENERATED_HEADER, local_db_password
 
 
 def _ident(name: str) -> str:

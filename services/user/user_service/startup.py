@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import structlog
 from litestar import Litestar
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import DBAPIError
 
 from commerce_platform.database import Database
 from commerce_platform.settings import SettingsError
@@ -65,6 +68,27 @@ async def bootstrap_admin(app: Litestar) -> None:
         if settings.environment != "local":
             raise SettingsError(f"BOOTSTRAP_ADMIN_PASSWORD: {exc}") from exc
         log.warning("bootstrap admin password is weak; accepted in local mode only", reason=str(exc))
+    try:
+        await _ensure_admin(app, email, password)
+    except (OSError, DBAPIError, TimeoutError) as exc:
+        # The database is not reachable yet: start anyway (so /health answers and the deploy's
+        # health checks see a live process) and keep trying in the background.
+        log.warning("bootstrap admin deferred: database unreachable", error=type(exc).__name__)
+        app.state["bootstrap_admin_task"] = asyncio.create_task(_retry_admin(app, email, password))
+
+
+async def _retry_admin(app: Litestar, email: str, password: str) -> None:
+    delay = 1.0
+    while True:
+        await asyncio.sleep(delay)
+        try:
+            await _ensure_admin(app, email, password)
+            return
+        except (OSError, DBAPIError, TimeoutError):
+            delay = min(delay * 2, 30.0)
+
+
+async def _ensure_admin(app: Litestar, email: str, password: str) -> None:
     database: Database = app.state["database"]
     passwords: PasswordHashing = app.state["password_hashing"]
     async with database.engine.begin() as conn:
