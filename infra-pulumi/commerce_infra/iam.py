@@ -13,6 +13,7 @@ import pulumi_aws as aws
 from commerce_infra.config import StackConfig
 from commerce_infra.policy_documents import (
     assume_role,
+    dead_letter_name,
     document,
     execution_role_statements,
     task_role_statements,
@@ -80,7 +81,9 @@ def build_service_roles(
     task = _role(n.name("task", route.name), account_id, f"{route.name} service at runtime")
     # Resolve only the ARNs this service uses, so its policy never mentions another's resources.
     own_topics = {t: topic_arns[t] for t in route.publishes}
-    own_queues = {q: queue_arns[q] for q in route.consumes}
+    own_queues = {q: queue_arns[q] for q in route.consumes} | {
+        dead_letter_name(q): queue_arns[dead_letter_name(q)] for q in route.consumes
+    }
     aws.iam.RolePolicy(
         n.name("task", route.name),
         role=task.id,

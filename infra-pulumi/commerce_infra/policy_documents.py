@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from commerce_platform.event_topology import QUEUES
 from commerce_platform.routing import ServiceRoute
 
 Statement = dict[str, Any]
@@ -34,6 +35,10 @@ SQS_CONSUME_ACTIONS = (
     "sqs:GetQueueAttributes",
     "sqs:GetQueueUrl",
 )
+
+
+def dead_letter_name(queue_name: str) -> str:
+    return next(q.dead_letter_name for q in QUEUES if q.name == queue_name)
 
 
 def document(statements: Sequence[Statement]) -> Document:
@@ -79,6 +84,15 @@ def task_role_statements(
                 "Effect": "Allow",
                 "Action": list(SQS_CONSUME_ACTIONS),
                 "Resource": [queue_arns[q] for q in route.consumes],
+            }
+        )
+        # A malformed message goes straight to its dead-letter queue (no pointless redeliveries).
+        statements.append(
+            {
+                "Sid": "DeadLetterOwnQueues",
+                "Effect": "Allow",
+                "Action": ["sqs:SendMessage", "sqs:GetQueueUrl"],
+                "Resource": [queue_arns[dead_letter_name(q)] for q in route.consumes],
             }
         )
     if route.sends_email:

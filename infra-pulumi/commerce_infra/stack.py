@@ -17,6 +17,7 @@ from commerce_infra.messaging import build_messaging
 from commerce_infra.migrations import build_jobs, migration_log_group
 from commerce_infra.network import build_network
 from commerce_infra.observability import build_observability
+from commerce_infra.policy_documents import dead_letter_name
 from commerce_infra.registry import build_repositories
 from commerce_infra.security_groups import build_security_groups
 from commerce_infra.sender_identity import build_email_identity
@@ -58,7 +59,8 @@ def build(cfg: StackConfig | None = None) -> dict[str, FargateService]:
             repository_arn=repositories[route.name].arn,
             log_group_names=[n.log_group(route.name), migration_log_group(cfg, route)],
             topic_arns={name: t.arn for name, t in messaging.topics.items()},
-            queue_arns={name: q.arn for name, q in messaging.queues.items()},
+            queue_arns={name: q.arn for name, q in messaging.queues.items()}
+            | {dead_letter_name(name): dlq.arn for name, dlq in messaging.dead_letter_queues.items()},
             secret_arns=list(secrets[route.name].values()),
             ses_identity_arn=sender.arn if sender is not None and route.sends_email else None,
         )

@@ -304,6 +304,9 @@ def test_task_role_grants_exactly_what_the_routing_table_says(dev_stack: Program
     assert publish_to == {f"commerce-dev-{t}" for t in route.publishes}
     receive_from = {r.rsplit(":", 1)[1] for r in granted.get("sqs:ReceiveMessage", set())}
     assert receive_from == {f"commerce-dev-{q}" for q in route.consumes}
+    # Consumers may send only to their own queues' dead-letter queues (malformed messages).
+    send_to = {r.rsplit(":", 1)[1] for r in granted.get("sqs:SendMessage", set())}
+    assert send_to == {f"commerce-dev-{q}-dlq" for q in route.consumes}
     assert ("ses:SendEmail" in granted) == route.sends_email
     assert ("arn:aws:sns:*:*:*" in granted.get("sns:Publish", set())) == route.sends_sms
     assert "xray:PutTraceSegments" in granted
