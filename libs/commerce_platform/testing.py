@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import email
+import secrets
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -17,8 +18,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import aiohttp
+import msgspec
 
 DEFAULT_PASSWORD = "Correct-Horse-Battery-9"
+PROBLEM_JSON = "application/problem+json"
 T = TypeVar("T")
 
 
@@ -191,3 +194,73 @@ async def place_order(
     body = {"shipping_address": SHIPPING_ADDRESS, "payment_method": payment_method}
     async with http.post(f"{base_url}/v1/orders", json=body, headers=headers) as resp:
         return resp.status, await resp.json(content_type=None)
+
+
+@dataclass
+class Reply:
+    status: int
+    headers: dict[str, str]
+    body: Any
+
+    def ok(self, status: int) -> Any:
+        """Assert the status and return the JSON body."""
+        assert self.status == status, (self.status, self.body)
+        return self.body
+
+    def problem(self, status: int) -> dict[str, Any]:
+        """Assert this is an RFC 9457 problem with `status`, and return its body."""
+        assert self.status == status, (self.status, self.body)
+        assert self.headers.get("content-type", "").startswith(PROBLEM_JSON), self.headers
+        assert isinstance(self.body, dict), self.body
+        assert self.body["status"] == status
+        assert isinstance(self.body["detail"], str) and self.body["detail"]
+        return self.body
+
+
+@dataclass
+class Client:
+    """Talks to one base URL; `token` makes it a signed-in caller."""
+
+    http: aiohttp.ClientSession
+    base_url: str
+    token: str | None = None
+
+    async def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        data: bytes | None = None,
+        headers: dict[str, str] | None = None,
+        params: dict[str, Any] | None = None,
+    ) -> Reply:
+        sent = dict(headers or {})
+        if self.token is not None:
+            sent["Authorization"] = f"Bearer {self.token}"
+        if data is not None:
+            sent.setdefault("Content-Type", "application/json")
+        query = {k: str(v) for k, v in (params or {}).items()}
+        async with self.http.request(
+            method, self.base_url + path, json=json, data=data, headers=sent, params=query
+        ) as resp:
+            raw = await resp.read()
+            content_type = resp.headers.get("content-type", "")
+            body = msgspec.json.decode(raw) if raw and "json" in content_type else raw
+            return Reply(resp.status, {k.lower(): v for k, v in resp.headers.items()}, body)
+
+    def as_(self, token: str | None) -> Client:
+        return Client(self.http, self.base_url, token)
+
+
+async def login_token(http: aiohttp.ClientSession, user_url: str, email: str, password: str) -> str:
+    """Sign in and return the access token. Each login comes from its own documentation-range
+    address, so the user service's per-address throttle never lumps test logins together."""
+    # A documentation-range address per login, so the user service's throttle never counts them together.
+    headers = {"X-Forwarded-For": "2001:db8::" + secrets.token_hex(2)}
+    async with http.post(
+        f"{user_url}/v1/auth/login", json={"email": email, "password": password}, headers=headers
+    ) as resp:
+        body = await resp.json()
+        assert resp.status == 200, body
+        return str(body["access_token"])

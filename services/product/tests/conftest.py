@@ -8,7 +8,6 @@ so tests share no state and run in any order.
 
 from __future__ import annotations
 
-import secrets
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -20,70 +19,14 @@ import msgspec
 import pytest
 
 from commerce_platform.database import asyncpg_dsn
+from commerce_platform.testing import Client
+from commerce_platform.testing import login_token as _login
 
-PROBLEM_JSON = "application/problem+json"
 CUSTOMER_PASSWORD = "Correct-Horse-Battery-9"
 
 
 def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
-
-
-@dataclass
-class Reply:
-    status: int
-    headers: dict[str, str]
-    body: Any
-
-    def ok(self, status: int) -> Any:
-        """Assert the status and return the JSON body."""
-        assert self.status == status, (self.status, self.body)
-        return self.body
-
-    def problem(self, status: int) -> dict[str, Any]:
-        """Assert this is an RFC 9457 problem with `status`, and return its body."""
-        assert self.status == status, (self.status, self.body)
-        assert self.headers.get("content-type", "").startswith(PROBLEM_JSON), self.headers
-        assert isinstance(self.body, dict), self.body
-        assert self.body["status"] == status
-        assert isinstance(self.body["detail"], str) and self.body["detail"]
-        return self.body
-
-
-@dataclass
-class Client:
-    """Talks to one base URL; `token` makes it a signed-in caller."""
-
-    http: aiohttp.ClientSession
-    base_url: str
-    token: str | None = None
-
-    async def call(
-        self,
-        method: str,
-        path: str,
-        *,
-        json: Any = None,
-        data: bytes | None = None,
-        headers: dict[str, str] | None = None,
-        params: dict[str, Any] | None = None,
-    ) -> Reply:
-        sent = dict(headers or {})
-        if self.token is not None:
-            sent["Authorization"] = f"Bearer {self.token}"
-        if data is not None:
-            sent.setdefault("Content-Type", "application/json")
-        query = {k: str(v) for k, v in (params or {}).items()}
-        async with self.http.request(
-            method, self.base_url + path, json=json, data=data, headers=sent, params=query
-        ) as resp:
-            raw = await resp.read()
-            content_type = resp.headers.get("content-type", "")
-            body = msgspec.json.decode(raw) if raw and "json" in content_type else raw
-            return Reply(resp.status, {k.lower(): v for k, v in resp.headers.items()}, body)
-
-    def as_(self, token: str | None) -> Client:
-        return Client(self.http, self.base_url, token)
 
 
 @dataclass
@@ -123,17 +66,6 @@ class Catalog:
 def public(stack: Any, http: aiohttp.ClientSession) -> Client:
     """An anonymous caller of the product service."""
     return Client(http, stack.service_url("product"))
-
-
-async def _login(http: aiohttp.ClientSession, user_url: str, email: str, password: str) -> str:
-    # A documentation-range address per login, so the user service's throttle never counts them together.
-    headers = {"X-Forwarded-For": "2001:db8::" + secrets.token_hex(2)}
-    async with http.post(
-        f"{user_url}/v1/auth/login", json={"email": email, "password": password}, headers=headers
-    ) as resp:
-        body = await resp.json()
-        assert resp.status == 200, body
-        return str(body["access_token"])
 
 
 @pytest.fixture(scope="session")
