@@ -6,6 +6,7 @@ import logging
 import sys
 from typing import Any
 
+import msgspec
 import structlog
 from structlog.types import EventDict, WrappedLogger
 
@@ -17,6 +18,14 @@ def _add_trace_id(_: WrappedLogger, __: str, event: EventDict) -> EventDict:
     if trace_id:
         event["trace_id"] = trace_id
     return event
+
+
+_encoder = msgspec.json.Encoder(enc_hook=str)
+
+
+def _to_json(event: EventDict, **_: Any) -> str:
+    # msgspec renders a log line several times faster than the json module (one per request).
+    return _encoder.encode(event).decode()
 
 
 def configure_logging(service_name: str, *, level: str = "INFO", fmt: str = "json") -> None:
@@ -33,7 +42,9 @@ def configure_logging(service_name: str, *, level: str = "INFO", fmt: str = "jso
         _add_trace_id,
     ]
     renderer: Any = (
-        structlog.processors.JSONRenderer() if fmt == "json" else structlog.dev.ConsoleRenderer(colors=False)
+        structlog.processors.JSONRenderer(serializer=_to_json)
+        if fmt == "json"
+        else structlog.dev.ConsoleRenderer(colors=False)
     )
     structlog.configure(
         processors=[
