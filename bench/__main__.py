@@ -1,4 +1,4 @@
-"""`python -m bench [gateway|profile|token|startup|all ...]`: run benchmarks and print the figures."""
+"""`python -m bench [gateway|profile|token|cpu|startup|ablation|all ...]`: run benchmarks, print the figures."""
 
 from __future__ import annotations
 
@@ -59,6 +59,9 @@ async def main_async(args: argparse.Namespace) -> int:
     if user_names:
         needs_load = any(CASES_OF[n] for n in user_names)
         tool = (args.tool or loadgen.detect()) if needs_load else ""
+        if tool == "locust":
+            _print("note: locust is the load generator; it is much slower than wrk and shares the CPUs, so "
+                   "requests/s are bounded by it: read the CPU µs/request column, not the ratios")
         _print(f"\n== {', '.join(user_names)}: GET /v1/users/me and baselines ==")
         run = await run_user_benchmarks(
             user_names, load, repeats=args.repeats, warmup_seconds=args.warmup, tool=tool, progress=_print,
@@ -91,15 +94,18 @@ async def main_async(args: argparse.Namespace) -> int:
     if "startup" in names:
         _print("\n== startup: `make dev` (python -m commerce_platform.devstack), time to ready and memory ==")
         runs = await run_startup(warm_runs=args.repeats, progress=_print, keep_dir=args.keep_dir)
+        cores = os.cpu_count() or 1
         _print(
-            "\n| run | seconds to ready | launcher's own figure | processes | RSS MiB | PSS MiB | stop s "
-            "| left behind |\n|---|---|---|---|---|---|---|---|"
+            "\n| run | seconds to ready | launcher's own figure | CPU s used until ready | = seconds on idle cores "
+            "| processes | RSS MiB | PSS MiB | stop s | left behind |\n|---|---|---|---|---|---|---|---|---|---|"
         )
         for r in runs:
             rss = f"{r.memory.rss_mib:.0f}" if r.memory else "n/a"
             pss = f"{r.memory.pss_mib:.0f}" if r.memory and r.memory.pss_mib is not None else "n/a"
-            _print(f"| {r.label} | {r.seconds_to_ready:.1f} | {r.launcher_seconds} | {r.processes} | {rss} | {pss} "
-                   f"| {r.stop_seconds:.1f} | {len(r.leftovers)} |")
+            used = f"{r.cpu_seconds:.1f}" if r.cpu_seconds is not None else "n/a"
+            floor = f">= {r.cpu_seconds / cores:.1f}" if r.cpu_seconds is not None else "n/a"
+            _print(f"| {r.label} | {r.seconds_to_ready:.1f} | {r.launcher_seconds} | {used} | {floor} | {r.processes} "
+                   f"| {rss} | {pss} | {r.stop_seconds:.1f} | {len(r.leftovers)} |")
         for r in runs[:2]:
             _print(f"\n  timeline, {r.label} (seconds since `python -m commerce_platform.devstack` started):")
             for at, line in r.timeline:
@@ -128,7 +134,7 @@ async def main_async(args: argparse.Namespace) -> int:
             {"label": r.label, "seconds_to_ready": r.seconds_to_ready, "launcher_seconds": r.launcher_seconds,
              "processes": r.processes, "rss_mib": r.memory.rss_mib if r.memory else None,
              "pss_mib": r.memory.pss_mib if r.memory else None, "stop_seconds": r.stop_seconds,
-             "leftovers": r.leftovers, "timeline": r.timeline,
+             "leftovers": r.leftovers, "timeline": r.timeline, "cpu_seconds": r.cpu_seconds,
              "by_kind": {k: {"processes": m.processes, "rss_mib": m.rss_mib, "pss_mib": m.pss_mib}
                          for k, m in r.by_kind.items()}}
             for r in runs

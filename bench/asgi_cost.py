@@ -1,10 +1,8 @@
-"""CPU time per request of an ASGI app called in-process (no server, no sockets), optionally with a cProfile.
+"""CPU time per request of an ASGI app called in-process (no server, no sockets), optionally with a cProfile."""
 
-Run as a subprocess by the `cpu` benchmark, one fresh interpreter per app, so patches made by a variant factory
-stay in that process. CPU time (not wall time) is what it reports, so other load on the machine barely moves it.
-
-    python -m bench.asgi_cost FACTORY PATH [--token T] [--requests N] [--profile 25]
-"""
+# Run as a subprocess by the `cpu` and `ablation` benchmarks, one fresh interpreter per app, so patches made
+# by a variant factory stay in that process. It reports CPU time, not wall time, so other load on the
+# machine barely moves it:  python -m bench.asgi_cost FACTORY PATH [--token T] [--requests N] [--profile 25]
 
 from __future__ import annotations
 

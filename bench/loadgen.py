@@ -240,12 +240,17 @@ def parse_locust_stats(text: str, duration_seconds: float) -> LoadResult:
     row = rows.get("Aggregated") or rows.get("case")
     if row is None:
         raise LoadGeneratorError(f"locust stats lack the aggregated row:\n{text}")
+
+    def number(key: str) -> float:
+        value = row.get(key) or "N/A"
+        return float("nan") if value == "N/A" else float(value)  # N/A: no request finished
+
     return LoadResult(
         requests=int(row["Request Count"]),
         seconds=duration_seconds,
-        requests_per_second=float(row["Requests/s"]),
-        p50_ms=float(row["50%"]),
-        p99_ms=float(row["99%"]),
+        requests_per_second=number("Requests/s"),
+        p50_ms=number("50%"),
+        p99_ms=number("99%"),
         non_2xx=int(row["Failure Count"]),
         tool="locust",
     )

@@ -92,6 +92,8 @@ def kind_of(pid: int) -> str:
     except OSError:
         return "?"
     args = [a.decode(errors="replace") for a in argv if a]
+    if args and args[0].startswith("postgres"):
+        return "postgres"  # the server and its backends, which retitle themselves
     if "--factory" in args:
         return args[args.index("--factory") + 1].split(":")[0].split(".")[0]
     if "-m" in args:
@@ -126,6 +128,15 @@ def cpu_seconds(roots: Iterable[int]) -> float | None:
             continue
         total += int(fields[11]) + int(fields[12])  # utime, stime
     return total / ticks
+
+
+def reaped_children_cpu_seconds(pid: int) -> float:
+    """CPU time of the children `pid` has already waited for (initdb and the like): cutime + cstime."""
+    try:
+        fields = PROC.joinpath(str(pid), "stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    return (int(fields[13]) + int(fields[14])) / os.sysconf("SC_CLK_TCK")
 
 
 def alive(pid: int) -> bool:

@@ -12,9 +12,9 @@ from bench import REPO_ROOT
 from commerce_platform.database import asyncpg_dsn
 from commerce_platform.db_provisioning import provision
 from commerce_platform.devstack import launcher
-from commerce_platform.devstack.launcher import AWS_PORT, POSTGRES_PORT, Stack, StackConfig
-from commerce_platform.devstack.processes import ManagedProcess, free_port, port_is_free
-from commerce_platform.routing import GATEWAY_PORT, SERVICES, service
+from commerce_platform.devstack.launcher import Stack, StackConfig
+from commerce_platform.devstack.processes import ManagedProcess, free_port
+from commerce_platform.routing import service
 
 Progress = Callable[[str], None]
 
@@ -29,11 +29,15 @@ def uvicorn_argv(factory: str, port: int) -> list[str]:
 
 
 def free_port_offset(start: int = 41000, stop: int = 57000, step: int = 500) -> int:
-    """A port offset at which the whole stack's ports are free, clear of the test suite's 20000-40000 blocks."""
-    base_ports = [GATEWAY_PORT, POSTGRES_PORT, AWS_PORT, *(route.port for route in SERVICES)]
+    """A port offset at which every port the launcher would check is free (asked of the launcher's own
+    `_check_ports`, so ports it adds later count too), clear of the test suite's 20000-40000 blocks."""
     for offset in range(start, stop, step):
-        if all(port_is_free(port + offset) for port in base_ports):
-            return offset
+        probe = Stack(StackConfig(data_dir=Path("/nonexistent"), port_offset=offset), progress=lambda _: None)
+        try:
+            probe._check_ports()
+        except launcher.StackError:
+            continue
+        return offset
     raise RuntimeError("no free block of ports for the benchmark stack")
 
 
@@ -107,6 +111,7 @@ class PartialStack(Stack):
         passwords = {r.name: self.secrets[f"db_password_{r.name}"] for r in self.routes}
         await provision(self.admin_database_url, self.routes, passwords)
         env = self._service_env_base()
+        self._env = env  # as the launcher's own start() keeps it
         for route in self.routes:
             self._spawn_service(route, env)
         if self.with_gateway:

@@ -308,6 +308,8 @@ class StartupRun:
     # Seconds since the process started when the launcher printed each progress line.
     timeline: list[tuple[float, str]] = field(default_factory=list)
     by_kind: dict[str, procinfo.Memory] = field(default_factory=dict)
+    # CPU seconds every process of the stack had used by the time it was ready (load-independent).
+    cpu_seconds: float | None = None
 
 
 async def _one_start(data_dir: Path, offset: int, label: str, progress: Progress, settle: float) -> StartupRun:
@@ -324,6 +326,7 @@ async def _one_start(data_dir: Path, offset: int, label: str, progress: Progress
     output: list[str] = []
     timeline: list[tuple[float, str]] = []
     pids: set[int] = set()
+    cpu_used: float | None = None
     try:
         ready_at, launcher_seconds = None, None
         deadline = started + 90
@@ -340,6 +343,9 @@ async def _one_start(data_dir: Path, offset: int, label: str, progress: Progress
                 launcher_seconds = float(match.group(1))
             if READY_MARKER in line:
                 ready_at = time.perf_counter() - started
+                ready_pids = procinfo.descendants([proc.pid])
+                used = procinfo.cpu_seconds(ready_pids)
+                cpu_used = None if used is None else used + procinfo.reaped_children_cpu_seconds(proc.pid)
         drain = asyncio.create_task(_drain(proc.stdout, output))
         await asyncio.sleep(settle)
         pids = procinfo.descendants([proc.pid])
@@ -347,7 +353,8 @@ async def _one_start(data_dir: Path, offset: int, label: str, progress: Progress
         by_kind = procinfo.memory_by_kind(pids) if procinfo.available() else {}
         progress(
             f"  {label}: ready in {ready_at:.1f}s (launcher says {launcher_seconds}s), "
-            f"{len(pids)} processes, RSS {memory.rss_mib if memory else float('nan'):.0f} MiB"
+            f"{len(pids)} processes, RSS {memory.rss_mib if memory else float('nan'):.0f} MiB, "
+            f"CPU used until ready {cpu_used if cpu_used is not None else float('nan'):.1f}s"
         )
         stop_started = time.perf_counter()
         proc.send_signal(signal.SIGINT)
@@ -357,7 +364,7 @@ async def _one_start(data_dir: Path, offset: int, label: str, progress: Progress
         leftovers = sorted(pid for pid in pids if pid != proc.pid and procinfo.alive(pid))
         drain.cancel()
         return StartupRun(label, ready_at, launcher_seconds, memory, len(pids), stop_seconds, leftovers,
-                          timeline, by_kind)
+                          timeline, by_kind, cpu_used)
     finally:
         if proc.returncode is None:
             with contextlib.suppress(ProcessLookupError):

@@ -1,8 +1,7 @@
-"""User-service variants for ablation runs (uvicorn factories): each removes one per-request cost, to measure it.
+"""User-service variants for ablation runs (uvicorn factories): each removes one per-request cost, to measure it."""
 
-They patch the platform inside the variant's own process only; nothing here is meant for production. A variant
-that helps shows what a real change in libs/ or services/ would buy (see docs/benchmarks.md).
-"""
+# They patch the platform inside the variant's own process only; nothing here is meant for production. A
+# variant that helps shows what a real change in libs/ or services/ would buy (see docs/benchmarks.md).
 
 from __future__ import annotations
 
