@@ -1,0 +1,116 @@
+"""Crash recovery: an order left `pending` half-way through checkout is completed when its payment
+went through and its stock is still held, and undone (payment voided, stock released) otherwise.
+
+The crash is staged with the service's own code against the running stack: the order row is opened
+and priced, stock reserved and the card charged through the real services, and then, instead of the
+checkout's last step, the recovery task's step runs (in this process, with the order schema reached
+through the administrator's connection)."""
+
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import pytest
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+from commerce_platform.auth import Principal
+from commerce_platform.clients.product_catalog import ProductCatalog
+from commerce_platform.database import Database
+from commerce_platform.devstack.launcher import Stack
+from commerce_platform.http_client import ServiceClient, new_session
+from commerce_platform.testing import (
+    SHIPPING_ADDRESS,
+    add_to_cart,
+    admin_headers,
+    create_category,
+    create_product,
+    eventually,
+    new_shopper,
+    set_stock,
+    stock_level,
+)
+from order_service.checkout import Checkout, Collaborators
+from order_service.clients import Carts, Inventory, Payments, UserDirectory
+from order_service.recovery import recover_one
+from order_service.repositories import OrderBook
+
+
+@pytest.fixture
+async def checkout(stack: Stack) -> AsyncIterator[Checkout]:
+    database = Database(stack.admin_database_url, schema="orders", application_name="order-recovery-test")
+    session = new_session(timeout_seconds=10)
+
+    def client(name: str) -> ServiceClient:
+        return ServiceClient(session, service=name, base_url=stack.service_url(name))
+
+    yield Checkout(
+        OrderBook(async_sessionmaker(database.engine, expire_on_commit=False)),
+        Collaborators(
+            users=UserDirectory(client("user")), carts=Carts(client("cart")),
+            catalog=ProductCatalog(client("product")), inventory=Inventory(client("inventory")),
+            payments=Payments(client("payment")),
+        ),
+    )
+    await session.close()
+    await database.close()
+
+
+async def _half_done_checkout(
+    stack: Stack, http: aiohttp.ClientSession, checkout: Checkout, *, charge: bool
+) -> tuple[Any, dict[str, Any]]:
+    """Everything checkout does up to (and, with `charge`, including) the payment; then the 'crash'."""
+    admin = await admin_headers(http, stack.gateway_url, stack.admin_email, stack.admin_password)
+    category = await create_category(http, stack.gateway_url, admin)
+    product = await create_product(http, stack.gateway_url, admin, category=category, price_cents=1200)
+    await set_stock(http, stack.gateway_url, admin, product["id"], 4)
+    shopper = await new_shopper(http, stack.gateway_url)
+    await add_to_cart(http, stack.gateway_url, shopper, product["id"], 2)
+    principal = Principal(user_id=uuid.UUID(shopper.user_id), email=shopper.email, role="customer", token_id="t")
+    order, created = await checkout.book.open(
+        user_id=principal.user_id, idempotency_key=str(uuid.uuid4()), request_hash="x" * 64,
+        shipping_address=SHIPPING_ADDRESS, payment_method="pm_card_visa",
+    )
+    assert created
+    lines, total, currency = await checkout._priced_cart(principal.user_id)
+    await checkout.book.price(order.id, email=shopper.email, lines=lines, total_cents=total, currency=currency)
+    assert await checkout.deps.inventory.reserve(
+        order.reservation_id, [{"product_id": product["id"], "quantity": 2}], 900
+    ) is None
+    if charge:
+        await checkout.deps.payments.charge(
+            order_id=order.id, user_id=order.user_id, amount_cents=total, currency=currency,
+            payment_method="pm_card_visa",
+        )
+    stuck = await checkout.book.get(order.id)
+    assert stuck is not None
+    assert stuck.status == "pending"
+    return stuck, product
+
+
+async def test_a_paid_pending_order_is_completed(stack: Stack, http: aiohttp.ClientSession, checkout: Checkout) -> None:
+    stuck, product = await _half_done_checkout(stack, http, checkout, charge=True)
+    await recover_one(checkout, stuck)
+    recovered = await checkout.book.get(stuck.id)
+    assert recovered is not None
+    assert recovered.status == "confirmed"
+    assert recovered.payment_id is not None
+    assert recovered.history[-1].reason == "completed by recovery"
+
+    # OrderCreated left through the outbox: inventory commits the held stock.
+    async def committed() -> dict[str, Any]:
+        return await stock_level(http, stack.gateway_url, product["id"])
+
+    level = await eventually(committed, lambda lv: lv["on_hand"] == 2)
+    assert level == {"product_id": product["id"], "on_hand": 2, "reserved": 0, "available": 2}
+
+
+async def test_an_unpaid_pending_order_is_undone(stack: Stack, http: aiohttp.ClientSession, checkout: Checkout) -> None:
+    stuck, product = await _half_done_checkout(stack, http, checkout, charge=False)
+    assert (await stock_level(http, stack.gateway_url, product["id"]))["reserved"] == 2
+    await recover_one(checkout, stuck)
+    undone = await checkout.book.get(stuck.id)
+    assert undone is not None
+    assert undone.status == "failed"
+    assert (await stock_level(http, stack.gateway_url, product["id"]))["reserved"] == 0
+    assert await checkout.deps.payments.for_order(stuck.id) == []
