@@ -151,3 +151,27 @@ async def _deliver_only(deliverer: Deliverer, engine, notification_id: uuid.UUID
             "SELECT id, channel, recipient, subject, body_text, body_html, attempts FROM notification WHERE id = :id"
         ), {"id": notification_id})).mappings().one()
     await deliverer._attempt(dict(row))
+
+
+async def test_opted_in_customers_also_get_a_text(stack: Stack, http: aiohttp.ClientSession) -> None:
+    shopper = await new_shopper(http, stack.service_url("user"))
+    async with http.patch(
+        f"{stack.gateway_url}/v1/users/me", json={"phone": "+4930123456", "sms_opt_in": True}, headers=shopper.headers
+    ) as resp:
+        assert resp.status == 200, await resp.text()
+    event = _order_created(shopper.user_id, shopper.email)
+    await publish_event(stack.aws_endpoint_url, event)
+
+    async def sent() -> list[dict]:  # type: ignore[type-arg]
+        async with http.get(f"{stack.gateway_url}/v1/notifications", headers=shopper.headers) as resp:
+            return [n for n in (await resp.json())["items"] if n["status"] == "sent"]
+
+    notifications = await _wait_for(lambda: _both_channels(sent))
+    assert sorted((n["channel"], n["recipient"]) for n in notifications) == [
+        ("email", shopper.email), ("sms", "+4930123456"),
+    ]
+
+
+async def _both_channels(sent):  # type: ignore[no-untyped-def]
+    found = await sent()
+    return found if len(found) == 2 else []
