@@ -61,13 +61,28 @@ def platform_pids(stack: Stack) -> list[int]:
     return [p.proc.pid for p in stack.processes if p.name not in NOT_PLATFORM and p.proc is not None]
 
 
+def reaped_seconds(pid: int) -> float:
+    """CPU of `pid`'s children that have exited and been waited for (cutime + cstime): Postgres backends
+    that closed (pool overflow connections) vanish from /proc, but their CPU stays here."""
+    try:
+        fields = procinfo.PROC.joinpath(str(pid), "stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    return (int(fields[13]) + int(fields[14])) / os.sysconf("SC_CLK_TCK")
+
+
 def cpu_by_name(stack: Stack) -> dict[str, float]:
-    """CPU seconds so far per stack process (Postgres with its backends)."""
+    """CPU seconds so far per stack process, with live and exited descendants (Postgres with its backends)."""
     out: dict[str, float] = {}
     for p in stack.processes:
         if p.proc is not None:
-            out[p.name] = procinfo.cpu_seconds([p.proc.pid]) or 0.0
+            out[p.name] = (procinfo.cpu_seconds([p.proc.pid]) or 0.0) + reaped_seconds(p.proc.pid)
     return out
+
+
+def platform_cpu_seconds(stack: Stack) -> float:
+    """CPU seconds so far of every platform process (see `platform_pids`), exited Postgres backends included."""
+    return sum(v for name, v in cpu_by_name(stack).items() if name not in NOT_PLATFORM)
 
 
 async def run_wrk(url: str, script: str, load: Load) -> LoadResult:

@@ -69,7 +69,9 @@ class Database:
             sqlalchemy_url(database_url),
             pool_size=pool_size,
             max_overflow=max_overflow,
-            pool_pre_ping=True,
+            # No pre-ping: it is a round trip before every checkout-out connection (~10 % of a
+            # checkout's CPU in the order and cart services); pool_recycle retires old connections.
+            pool_pre_ping=False,
             pool_recycle=1800,
             # Waiting longer than a client would is pointless: fail fast as a 503 the client can retry.
             pool_timeout=10,

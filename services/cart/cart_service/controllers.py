@@ -56,6 +56,9 @@ async def _view(store: CartStore, catalog: ProductCatalog, ref: CartRef | None) 
     if ref is None:
         return CartView(id=None, items=[], item_count=0, total_cents=0, currency=None)
     lines = await store.lines(ref.id)
+    # Hand the connection back before calling the product service: a slow price lookup must not
+    # hold the pool (at 20 checkouts/s it ran dry otherwise; bench.checkout).
+    await store.session.commit()
     prices = await catalog.prices([line.product_id for line in lines])
     items: list[CartLine] = []
     for line in lines:
@@ -119,6 +122,7 @@ class CartController(Controller):
             raise Unprocessable("that product is no longer sold")
         ref = await _resolve(request, optional_principal, store, create=True)
         assert ref is not None
+        await store.session.commit()  # the cart exists from here on; nothing is held during lookups
         await _ensure_same_currency(store, catalog, ref, price.currency)
         await store.add(ref.id, data.product_id, data.quantity)
         await store.session.commit()
@@ -202,6 +206,7 @@ async def _existing(request: Request[Any, Any, Any], principal: Principal | None
 
 async def _ensure_same_currency(store: CartStore, catalog: ProductCatalog, ref: CartRef, currency: str) -> None:
     lines = await store.lines(ref.id)
+    await store.session.commit()
     prices = await catalog.prices([line.product_id for line in lines])
     currencies = {p.currency for p in prices.values() if p.active}
     if currencies and currency not in currencies:
