@@ -72,4 +72,12 @@ async def test_one_checkout_is_one_trace_across_http_and_sns_sqs(
     assert all(o["service"] == "order-service" and o["kind"] == "SERVER" for o in orphans), orphans
 
     log_lines = (stack.log_dir / "order.log").read_text().splitlines()
-    assert any(f'"trace_id": "{trace_id}"' in line for line in log_lines)
+    assert any(_json_line(line).get("trace_id") == trace_id for line in log_lines)
+
+
+def _json_line(line: str) -> dict[str, Any]:
+    try:
+        parsed = json.loads(line)
+    except ValueError:
+        return {}  # uvicorn's own startup lines are plain text
+    return parsed if isinstance(parsed, dict) else {}
