@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 import shutil
 import tempfile
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -19,6 +20,7 @@ import pytest
 from commerce_platform.devstack.launcher import AWS_PORT, POSTGRES_PORT, SMTP_PORT, STRIPE_PORT, Stack, StackConfig
 from commerce_platform.devstack.processes import port_is_free
 from commerce_platform.routing import GATEWAY_PORT, SERVICES
+from commerce_platform.testing import DEFAULT_PASSWORD, login_token
 
 TEST_ADMIN_EMAIL = "admin@example.com"
 TEST_ADMIN_PASSWORD = "Test-Operator-Secret-1"
@@ -64,6 +66,25 @@ async def stack(traces_file: Path) -> AsyncIterator[Stack]:
     finally:
         running.stop()
         shutil.rmtree(data_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+async def admin_token(stack: Stack, http: aiohttp.ClientSession) -> str:
+    """An access token of the bootstrap administrator."""
+    return await login_token(http, stack.service_url("user"), stack.admin_email, stack.admin_password)
+
+
+@pytest.fixture(scope="session")
+async def customer_token(stack: Stack, http: aiohttp.ClientSession) -> str:
+    """An access token of one ordinary customer, shared by a test session's read-only checks."""
+    user_url = stack.service_url("user")
+    email = f"customer-{uuid.uuid4().hex[:12]}@example.com"
+    async with http.post(
+        f"{user_url}/v1/auth/register",
+        json={"email": email, "password": DEFAULT_PASSWORD, "full_name": "Sam Shopper"},
+    ) as resp:
+        assert resp.status == 201, await resp.text()
+    return await login_token(http, user_url, email, DEFAULT_PASSWORD)
 
 
 @pytest.fixture(scope="session")

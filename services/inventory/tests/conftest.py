@@ -21,7 +21,6 @@ import pytest
 
 from commerce_platform.database import Database, asyncpg_dsn
 from commerce_platform.testing import Client, Reply
-from commerce_platform.testing import login_token as _login
 
 CUSTOMER_PASSWORD = "Correct-Horse-Battery-9"
 
@@ -79,23 +78,6 @@ def public(stack: Any, http: aiohttp.ClientSession) -> Client:
 def internal(public: Client) -> Client:
     """Another service calling `/internal/...` from inside the network (no token)."""
     return public
-
-
-@pytest.fixture(scope="session")
-async def admin_token(stack: Any, http: aiohttp.ClientSession) -> str:
-    return await _login(http, stack.service_url("user"), stack.admin_email, stack.admin_password)
-
-
-@pytest.fixture(scope="session")
-async def customer_token(stack: Any, http: aiohttp.ClientSession) -> str:
-    user_url = stack.service_url("user")
-    email = f"stock-watcher-{uuid.uuid4().hex[:12]}@example.com"
-    async with http.post(
-        f"{user_url}/v1/auth/register",
-        json={"email": email, "password": CUSTOMER_PASSWORD, "full_name": "Sam Shopper"},
-    ) as resp:
-        assert resp.status == 201, await resp.text()
-    return await _login(http, user_url, email, CUSTOMER_PASSWORD)
 
 
 @pytest.fixture

@@ -81,11 +81,6 @@ def new_shopper(stack: Any, http: aiohttp.ClientSession) -> NewShopper:
     return create
 
 
-@pytest.fixture(scope="session")
-async def admin_token(stack: Any, http: aiohttp.ClientSession) -> str:
-    return await _login(http, stack.service_url("user"), stack.admin_email, stack.admin_password)
-
-
 ChargeBody = Callable[..., dict[str, Any]]
 
 

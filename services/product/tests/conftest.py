@@ -20,7 +20,6 @@ import pytest
 
 from commerce_platform.database import asyncpg_dsn
 from commerce_platform.testing import Client
-from commerce_platform.testing import login_token as _login
 
 CUSTOMER_PASSWORD = "Correct-Horse-Battery-9"
 
@@ -66,23 +65,6 @@ class Catalog:
 def public(stack: Any, http: aiohttp.ClientSession) -> Client:
     """An anonymous caller of the product service."""
     return Client(http, stack.service_url("product"))
-
-
-@pytest.fixture(scope="session")
-async def admin_token(stack: Any, http: aiohttp.ClientSession) -> str:
-    return await _login(http, stack.service_url("user"), stack.admin_email, stack.admin_password)
-
-
-@pytest.fixture(scope="session")
-async def customer_token(stack: Any, http: aiohttp.ClientSession) -> str:
-    user_url = stack.service_url("user")
-    email = f"shopper-{uuid.uuid4().hex[:12]}@example.com"
-    async with http.post(
-        f"{user_url}/v1/auth/register",
-        json={"email": email, "password": CUSTOMER_PASSWORD, "full_name": "Sam Shopper"},
-    ) as resp:
-        assert resp.status == 201, await resp.text()
-    return await _login(http, user_url, email, CUSTOMER_PASSWORD)
 
 
 @pytest.fixture
