@@ -22,8 +22,6 @@ import pytest
 from commerce_platform.database import Database, asyncpg_dsn
 from commerce_platform.testing import Client, Reply
 
-CUSTOMER_PASSWORD = "Correct-Horse-Battery-9"
-
 
 @dataclass
 class Inventory:

@@ -21,8 +21,6 @@ import pytest
 from commerce_platform.database import asyncpg_dsn
 from commerce_platform.testing import Client
 
-CUSTOMER_PASSWORD = "Correct-Horse-Battery-9"
-
 
 def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
