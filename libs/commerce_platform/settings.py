@@ -8,7 +8,7 @@ from typing import Any, Literal, TypeVar
 
 import msgspec
 
-from commerce_platform.routing import SERVICES, ServiceRoute
+from commerce_platform.routing import service
 
 RunMode = Literal["web", "worker", "all"]
 
@@ -48,10 +48,6 @@ class PlatformSettings(msgspec.Struct, kw_only=True, frozen=True):
     otel_traces_file: str | None = None
     environment: str = "local"
 
-    def service_url(self, name: str) -> str:
-        """Base URL of another service: `<NAME>_SERVICE_URL`, else its routing-table port on loopback."""
-        return service_url(name)
-
     def resolved_jwks_url(self) -> str:
         return self.jwks_url or f"{service_url('user')}/.well-known/jwks.json"
 
@@ -68,16 +64,10 @@ SettingsT = TypeVar("SettingsT", bound=msgspec.Struct)
 
 
 def service_url(name: str, env: Mapping[str, str] | None = None) -> str:
+    """Base URL of a service: `<NAME>_SERVICE_URL`, else its routing-table port on loopback."""
     env = os.environ if env is None else env
-    route = _route(name)
+    route = service(name)
     return env.get(route.url_env_var, f"http://127.0.0.1:{route.port}").rstrip("/")
-
-
-def _route(name: str) -> ServiceRoute:
-    for route in SERVICES:
-        if route.name == name:
-            return route
-    raise SettingsError(f"no service named {name!r} in the routing table")
 
 
 def load_settings(cls: type[SettingsT], env: Mapping[str, str] | None = None) -> SettingsT:
