@@ -249,7 +249,7 @@ async def main_async(args: argparse.Namespace) -> int:
             say("warm-up: 10 s at 2 checkouts/s, then wait until every hold is committed")
             await driver.run(stack, 2, 10)
             await consistency(dsn, ids, await _now(dsn))
-            aws = [p.proc.pid for p in stack.processes if p.name == "aws" and p.proc is not None]
+            aws = [p.pid for p in stack.processes if p.name == "aws" and p.pid is not None]
             idle0, aws0, idle_at = platform_cpu_seconds(stack), procinfo.cpu_seconds(aws), time.perf_counter()
             await asyncio.sleep(10)
             span = time.perf_counter() - idle_at
@@ -273,9 +273,9 @@ async def main_async(args: argparse.Namespace) -> int:
             profiles = []
             if args.profile and pyspy.available():
                 for p in stack.processes:
-                    if p.name in args.profile and p.proc is not None:
+                    if p.name in args.profile and p.pid is not None:
                         out = stack.data_dir / f"pyspy-{p.name}.txt"
-                        profiles.append((p.name, asyncio.create_task(pyspy.record(p.proc.pid, args.seconds, out))))
+                        profiles.append((p.name, asyncio.create_task(pyspy.record(p.pid, args.seconds, out))))
             main_step = await driver.run(stack, args.rate, args.seconds)
             for name, job in profiles:
                 if (path := await job) is not None:

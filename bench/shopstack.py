@@ -53,12 +53,12 @@ async def full_stack(progress: Callable[[str], None] = print, extra_env: dict[st
 
 
 def pids_of(stack: Stack, names: Sequence[str]) -> list[int]:
-    return [p.proc.pid for p in stack.processes if p.name in names and p.proc is not None]
+    return [p.pid for p in stack.processes if p.name in names and p.pid is not None]
 
 
 def platform_pids(stack: Stack) -> list[int]:
     """Services, gateway and Postgres (its backends are found as its children when CPU is read)."""
-    return [p.proc.pid for p in stack.processes if p.name not in NOT_PLATFORM and p.proc is not None]
+    return [p.pid for p in stack.processes if p.name not in NOT_PLATFORM and p.pid is not None]
 
 
 def reaped_seconds(pid: int) -> float:
@@ -75,8 +75,8 @@ def cpu_by_name(stack: Stack) -> dict[str, float]:
     """CPU seconds so far per stack process, with live and exited descendants (Postgres with its backends)."""
     out: dict[str, float] = {}
     for p in stack.processes:
-        if p.proc is not None:
-            out[p.name] = (procinfo.cpu_seconds([p.proc.pid]) or 0.0) + reaped_seconds(p.proc.pid)
+        if p.pid is not None:
+            out[p.name] = (procinfo.cpu_seconds([p.pid]) or 0.0) + reaped_seconds(p.pid)
     return out
 
 

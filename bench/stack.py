@@ -13,7 +13,7 @@ from commerce_platform.database import asyncpg_dsn
 from commerce_platform.db_provisioning import provision
 from commerce_platform.devstack import launcher
 from commerce_platform.devstack.launcher import Stack, StackConfig
-from commerce_platform.devstack.processes import ManagedProcess, free_port
+from commerce_platform.devstack.processes import ManagedProcess, StackProcess, free_port
 from commerce_platform.routing import service
 
 Progress = Callable[[str], None]
@@ -94,13 +94,13 @@ class PartialStack(Stack):
     def admin_dsn(self) -> str:
         return asyncpg_dsn(self.admin_database_url)
 
-    def process(self, name: str) -> ManagedProcess:
+    def process(self, name: str) -> StackProcess:
         return next(p for p in self.processes if p.name == name)
 
     def pid(self, name: str) -> int:
-        proc = self.process(name).proc
-        assert proc is not None
-        return proc.pid
+        pid = self.process(name).pid
+        assert pid is not None
+        return pid
 
     async def start(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -113,7 +113,7 @@ class PartialStack(Stack):
         env = self._service_env_base()
         self._env = env  # as the launcher's own start() keeps it
         for route in self.routes:
-            self._spawn_service(route, env)
+            await self._spawn_service(route, env)
         if self.with_gateway:
             self._spawn_gateway(env)
         for route in self.routes:
@@ -127,24 +127,7 @@ class PartialStack(Stack):
     def service_env(self, service_name: str) -> dict[str, str]:
         """The environment the launcher's `_spawn_service` gives that service (database role, keys, ...),
         for running its app some other way (in-process CPU measurements)."""
-        captured: dict[str, str] = {}
-
-        class Recorder:
-            def __init__(self, *_: object, env: Mapping[str, str] | None = None, **__: object) -> None:
-                captured.update(env or {})
-
-            def start(self) -> None:
-                return None
-
-        namespace = vars(launcher)
-        original = namespace["ManagedProcess"]
-        namespace["ManagedProcess"] = Recorder
-        try:
-            self._spawn_service(service(service_name), self._service_env_base())
-        finally:
-            namespace["ManagedProcess"] = original
-            self.processes.pop()
-        return captured
+        return self._service_env(service(service_name), self._service_env_base())
 
     def spawn_gateway_variant(self, label: str, code: str) -> str:
         """Another gateway process, started by `python -c CODE --port N` with the launcher's gateway
@@ -157,7 +140,7 @@ class PartialStack(Stack):
         self.processes.append(process)
         return f"http://127.0.0.1:{port}"
 
-    def spawn_variant(self, label: str, service_name: str, factory: str, extra_env: Mapping[str, str]) -> str:
+    async def spawn_variant(self, label: str, service_name: str, factory: str, extra_env: Mapping[str, str]) -> str:
         """One more process of a service, from another app factory and/or environment, on a free port,
         started by the launcher's own `_spawn_service` (same environment, flags and database role).
         Returns its base URL; wait for `/ready` before use."""
@@ -168,7 +151,7 @@ class PartialStack(Stack):
         log_dir = self.log_dir
         self.log_dir = log_dir / label  # its own log file
         try:
-            self._spawn_service(variant, env)
+            await self._spawn_service(variant, env)
         finally:
             self.log_dir = log_dir
         self.processes[-1].name = label

@@ -229,7 +229,7 @@ async def run_user_benchmarks(
                     part=("gateway", lambda: [gw_uvloop_pid]),
                 )
             variant_urls = {
-                key: stack.spawn_variant(key, "user", factory, env)
+                key: await stack.spawn_variant(key, "user", factory, env)
                 for key, (_, factory, env) in VARIANTS.items()
                 if key in keys
             }
@@ -247,7 +247,7 @@ async def run_user_benchmarks(
                 )
                 await measure(cases, load, repeats=repeats, warmup_seconds=warmup_seconds, tool=tool,
                               progress=progress)
-            started_pids = [p.proc.pid for p in stack.processes if p.proc] + [a.pid for a in apps]
+            started_pids = [p.pid for p in stack.processes if p.pid is not None] + [a.pid for a in apps]
             memory = {
                 "postgres": procinfo.tree_memory([postgres_pid]),
                 "everything this run started": procinfo.tree_memory(started_pids),

@@ -20,9 +20,10 @@ import asyncpg
 from commerce_platform.aws import AwsClients
 from commerce_platform.database import asyncpg_dsn
 from commerce_platform.db_provisioning import provision, service_database_url
+from commerce_platform.devstack import forkserver
 from commerce_platform.devstack.aws_emulator import ACCOUNT_ID, REGION, provision_topology, start_moto
 from commerce_platform.devstack.postgres import DATABASE, EmbeddedPostgres
-from commerce_platform.devstack.processes import ManagedProcess, port_is_free
+from commerce_platform.devstack.processes import ManagedProcess, StackProcess, port_is_free
 from commerce_platform.routing import GATEWAY_PORT, SERVICES, ServiceRoute
 
 Progress = Callable[[str], None]
@@ -61,7 +62,7 @@ class Stack:
         self.progress = progress
         self.data_dir = config.data_dir
         self.log_dir = config.data_dir / "logs"
-        self.processes: list[ManagedProcess] = []
+        self.processes: list[StackProcess] = []
         self.postgres: EmbeddedPostgres | None = None
         self.admin_database_url = ""
         self.aws_endpoint_url = ""
@@ -105,6 +106,8 @@ class Stack:
         self._load_secrets()
         self._ensure_jwt_key()
         self._check_ports()
+        if forkserver.supported():
+            forkserver.start_server()  # its imports overlap with Postgres and moto starting
         await self._start_postgres()
         await self._start_aws()
         await self._start_payment_and_mail_peers()
@@ -112,7 +115,7 @@ class Stack:
         env = self._service_env_base()
         self._env = env
         for route in SERVICES:
-            self._spawn_service(route, env)
+            await self._spawn_service(route, env)
         self._spawn_gateway(env)
         await self._wait_until_ready()
         self.progress(f"stack ready in {time.perf_counter() - started:.1f}s")
@@ -126,7 +129,7 @@ class Stack:
     async def start_service(self, name: str) -> None:
         """Start a stopped service again and wait until it is ready."""
         route = next(r for r in SERVICES if r.name == name)
-        self._spawn_service(route, self._env)
+        await self._spawn_service(route, self._env)
         await _wait_for_http(
             self.service_url(name) + "/ready", timeout=self.config.ready_timeout_seconds, process=self.processes[-1]
         )
@@ -297,7 +300,8 @@ class Stack:
         env.update(self.config.extra_env)
         return env
 
-    def _spawn_service(self, route: ServiceRoute, base_env: dict[str, str]) -> None:
+    def _service_env(self, route: ServiceRoute, base_env: Mapping[str, str]) -> dict[str, str]:
+        """One service's environment: the shared one plus its port, database role and keys."""
         env = dict(base_env)
         env["PORT"] = str(self.port(route))
         env["DATABASE_URL"] = service_database_url(
@@ -307,13 +311,29 @@ class Stack:
             env.setdefault("JWT_PRIVATE_KEY_FILE", str(self.jwt_private_key_path))
             env.setdefault("BOOTSTRAP_ADMIN_EMAIL", self.config.admin_email)
             env.setdefault("BOOTSTRAP_ADMIN_PASSWORD", self.admin_password)
-        argv = [
-            sys.executable, "-m", "uvicorn", "--factory", route.app_factory,
-            "--host", "127.0.0.1", "--port", str(self.port(route)),
-            "--no-access-log", "--timeout-graceful-shutdown", "5",
-        ]
-        process = ManagedProcess(route.name, argv, log_path=self.log_dir / f"{route.name}.log", env=env)
-        process.start()
+        return env
+
+    async def _spawn_service(self, route: ServiceRoute, base_env: Mapping[str, str]) -> None:
+        env = self._service_env(route, base_env)
+        log_path = self.log_dir / f"{route.name}.log"
+        process: StackProcess
+        if forkserver.supported():
+            forked = forkserver.ForkedProcess(
+                route.name, "commerce_platform.devstack.forkserver:run_uvicorn",
+                (route.app_factory, "127.0.0.1", self.port(route)), log_path=log_path, env=env,
+            )
+            # The first start waits for the fork server's imports: keep the event loop free meanwhile.
+            await asyncio.to_thread(forked.start)
+            process = forked
+        else:
+            argv = [
+                sys.executable, "-m", "uvicorn", "--factory", route.app_factory,
+                "--host", "127.0.0.1", "--port", str(self.port(route)),
+                "--no-access-log", "--timeout-graceful-shutdown", "5",
+            ]
+            managed = ManagedProcess(route.name, argv, log_path=log_path, env=env)
+            managed.start()
+            process = managed
         self.processes.append(process)
 
     def _spawn_gateway(self, base_env: dict[str, str]) -> None:
@@ -341,7 +361,7 @@ class Stack:
             raise StackError("some processes did not become ready:\n" + "\n".join(lines))
 
 
-async def _wait_for_postgres(url: str, *, timeout: float, process: ManagedProcess | None = None) -> None:
+async def _wait_for_postgres(url: str, *, timeout: float, process: StackProcess | None = None) -> None:
     deadline = time.monotonic() + timeout
     while True:
         try:
@@ -356,7 +376,7 @@ async def _wait_for_postgres(url: str, *, timeout: float, process: ManagedProces
             await asyncio.sleep(0.1)
 
 
-async def _wait_for_port(port: int, *, timeout: float, process: ManagedProcess) -> None:
+async def _wait_for_port(port: int, *, timeout: float, process: StackProcess) -> None:
     deadline = time.monotonic() + timeout
     while True:
         if not process.running:
@@ -372,13 +392,13 @@ async def _wait_for_port(port: int, *, timeout: float, process: ManagedProcess) 
             await asyncio.sleep(0.1)
 
 
-async def _wait_for_http(url: str, *, timeout: float, process: ManagedProcess | None = None) -> None:
+async def _wait_for_http(url: str, *, timeout: float, process: StackProcess | None = None) -> None:
     deadline = time.monotonic() + timeout
     last = "no answer"
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as session:
         while True:
             if process is not None and not process.running:
-                raise StackError(f"process exited (code {process.proc.returncode if process.proc else '?'})")
+                raise StackError(f"process exited (code {process.returncode})")
             try:
                 async with session.get(url) as resp:
                     if resp.status == 200:

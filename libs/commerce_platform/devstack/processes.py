@@ -12,7 +12,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import IO
+from typing import IO, Protocol
 
 PR_SET_PDEATHSIG = 1
 
@@ -27,6 +27,26 @@ def _die_with_parent() -> Callable[[], None] | None:
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
     return preexec
+
+
+class StackProcess(Protocol):
+    """What the launcher needs of a child, however it was started (a fresh interpreter or a fork)."""
+
+    name: str
+    log_path: Path
+
+    @property
+    def pid(self) -> int | None: ...
+
+    @property
+    def running(self) -> bool: ...
+
+    @property
+    def returncode(self) -> int | None: ...
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 10.0) -> None: ...
+
+    def log_tail(self, lines: int = 25) -> str: ...
 
 
 class ManagedProcess:
@@ -68,8 +88,16 @@ class ManagedProcess:
         )
 
     @property
+    def pid(self) -> int | None:
+        return None if self.proc is None else self.proc.pid
+
+    @property
     def running(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
+
+    @property
+    def returncode(self) -> int | None:
+        return None if self.proc is None else self.proc.poll()
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 10.0) -> None:
         if self.proc is None:
