@@ -1,4 +1,5 @@
-"""What the search controller is handed: the per-process result cache, built once at start."""
+"""What the search controller is handed: the per-process result cache, built once at start
+(its generation is kept current by `change_feed`, started right after)."""
 
 from __future__ import annotations
 

@@ -9,11 +9,19 @@ Two shapes, chosen by what the request filters on (plans and timings in the serv
   band, the facet's category, the sort key (the score, for relevance order). Materialising fences
   the planner off walking the price or date index "until 20 rows match", fast for common words and
   a full scan for rare ones. The page is a top-N heap sort of it; only the page's rows are joined
-  back for display columns (and, outside relevance order, scored). Total and facets aggregate the
-  same `matched`, so all numbers describe one set.
-Both also return the snapshot they ran under, the validity stamp of the result cache.
+  back for display columns (and, outside relevance order, scored). Total and facets aggregate at
+  most `MAX_COUNTED_MATCHES` rows of the same `matched` (see below).
 Predicates are added only for the filters given, so each combination gets its own plan instead of
 one generic plan full of `$n IS NULL OR ...`.
+
+Bounded counting: a common word matches thousands of products, and the total and both facets
+should not grow with them. Searching counts the first `MAX_COUNTED_MATCHES` rows of `matched` only
+(one more tells whether there were more): past that, the response says `total_is_lower_bound`, the
+total is that bound ("1,000+"), and the facets count that sample, i.e. the first matches in table
+order (roughly the oldest rows), not all of them. The page stays the exact top of *all* matches in
+the requested order, so finding and ordering every match (most of a common word's cost, see the
+README's measurements) remains. Browsing counts exactly: its numbers come from
+`search_facet_count`, whatever the catalog's size.
 """
 
 from __future__ import annotations
@@ -36,6 +44,8 @@ from search_service.schemas import (
     SortOrder,
 )
 
+# Searching counts (total and facets) at most this many matches; see the module docstring.
+MAX_COUNTED_MATCHES = 1000
 # Enough for any real category level; bounds the payload if a tree grows wide.
 MAX_CATEGORY_FACETS = 50
 # websearch_to_tsquery and the stored document both use this configuration (see the migration).
@@ -204,13 +214,15 @@ WITH matched AS MATERIALIZED (
 page AS (
     SELECT product_id, sort_key FROM matched
     ORDER BY sort_key {direction}, product_id {direction} LIMIT {limit} OFFSET {offset}
+),
+counted AS MATERIALIZED (
+    SELECT price_band, facet_category FROM matched LIMIT {MAX_COUNTED_MATCHES + 1}
 )
 SELECT
-    pg_current_snapshot()::text AS snapshot,
-    (SELECT count(*) FROM matched) AS total,
+    (SELECT count(*) FROM counted) AS total,
     (SELECT json_agg({item} ORDER BY page.sort_key {direction}, page.product_id {direction})
      FROM page JOIN search_product AS p USING (product_id){found.query_source}) AS items,
-    {_facets_sql("matched", "1")}
+    {_facets_sql(f"(SELECT * FROM counted LIMIT {MAX_COUNTED_MATCHES}) AS sample", "1")}
 """  # noqa: S608
     return SearchStatement(sql=sql, args=tuple(found.params.values))
 
@@ -236,7 +248,6 @@ page AS (
     ORDER BY {sort_key} {direction}, p.product_id {direction} LIMIT {limit} OFFSET {offset}
 )
 SELECT
-    pg_current_snapshot()::text AS snapshot,
     (SELECT coalesce(sum(products), 0)::bigint FROM counts) AS total,
     (SELECT json_agg(item ORDER BY sort_key {direction}, product_id {direction}) FROM page) AS items,
     {_facets_sql("counts", "products")}
@@ -246,11 +257,15 @@ SELECT
 
 def results_of(row: asyncpg.Record, criteria: SearchCriteria, mode: MatchMode | None) -> SearchResults:
     """Decode the statement's single row (JSON aggregates) into the response."""
+    is_browse_statement = mode is None and is_browse(criteria)
     categories = _categories_decoder.decode(row["categories"] or "null") or []
     bands = _bands_decoder.decode(row["price_bands"] or "null") or []
+    # Only the search shape stops counting; browsing's exact sums may well exceed the bound.
+    capped = not is_browse_statement and row["total"] > MAX_COUNTED_MATCHES
     return SearchResults(
         items=_items_decoder.decode(row["items"] or "null") or [],
-        total=row["total"],
+        total=MAX_COUNTED_MATCHES if capped else row["total"],
+        total_is_lower_bound=capped,
         page=criteria.page,
         page_size=criteria.page_size,
         facets=SearchFacets(

@@ -71,7 +71,8 @@ class PriceBandFacet(Struct, kw_only=True):
 
 
 class SearchFacets(Struct, kw_only=True):
-    """Counts over the whole filtered result set, not just the page.
+    """Counts over the whole filtered result set (or its counted sample, see `total_is_lower_bound`),
+    not just the page.
 
     `categories`: without a `category` filter, the top-level categories; with one, its direct
     children (products filed directly in the filtered category belong to no child and are not listed).
@@ -83,9 +84,13 @@ class SearchFacets(Struct, kw_only=True):
 
 class SearchResults(Struct, kw_only=True):
     items: list[SearchItem]
+    # Exact, unless `total_is_lower_bound`: then at least this many matched (counting stopped there).
     total: int
     page: int
     page_size: int
+    # Over all matches, or, when `total_is_lower_bound`, over the first `total` of them only.
     facets: SearchFacets
     # Null without a query text.
     matched_by: MatchMode | None = None
+    # True when more than `total` products matched and counting stopped (search, not browsing).
+    total_is_lower_bound: bool = False

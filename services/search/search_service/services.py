@@ -73,44 +73,39 @@ def attribute_filters(raw: Sequence[str]) -> dict[str, list[str]]:
 async def search_catalog(
     database: Database, criteria: SearchCriteria, cache: ResultCache | None = None
 ) -> SearchResults:
-    """Results for `criteria`: from `cache` if the database has not changed since they were
+    """Results for `criteria`: from `cache` if the read model has not changed since they were
     computed, else full text first and, only if it finds nothing, names by trigram similarity."""
+    if cache is None:
+        return await _search(database, criteria)
     key = ResultCache.key(criteria)
-    cached = cache.get(key) if cache is not None else None
-    if cached is not None and cached.snapshot == await _current_snapshot(database):
-        return cached.results
-    results, snapshot = await _search(database, criteria)
-    if cache is not None and snapshot is not None:
-        cache.put(key, snapshot, results)
+    # Read before the statements run: a change committing meanwhile retires this number, so
+    # results that may predate the change are never served after it (see result_cache.py).
+    generation = cache.generation.current
+    cached = cache.get(key, generation)
+    if cached is not None:
+        return cached
+    results = await _search(database, criteria)
+    cache.put(key, generation, results)
     return results
 
 
-async def _search(database: Database, criteria: SearchCriteria) -> tuple[SearchResults, str | None]:
-    """The results and the snapshot they are valid for (None: they straddle two snapshots)."""
+async def _search(database: Database, criteria: SearchCriteria) -> SearchResults:
     if criteria.text is None:
         return await _run(database, criteria, None)
-    results, snapshot = await _run(database, criteria, MatchMode.FULL_TEXT)
+    results = await _run(database, criteria, MatchMode.FULL_TEXT)
     if results.total > 0:
-        return results, snapshot
-    fuzzy, fuzzy_snapshot = await _run(database, criteria, MatchMode.FUZZY)
-    return fuzzy, snapshot if fuzzy_snapshot == snapshot else None
+        return results
+    return await _run(database, criteria, MatchMode.FUZZY)
 
 
-async def _run(
-    database: Database, criteria: SearchCriteria, mode: MatchMode | None
-) -> tuple[SearchResults, str]:
+async def _run(database: Database, criteria: SearchCriteria, mode: MatchMode | None) -> SearchResults:
     statement = search_statement(criteria, mode)
     if mode is not MatchMode.FUZZY:
         row = await database.fetchrow(statement.sql, *statement.args)
     else:
         row = await _fetch_fuzzy(database, statement.sql, statement.args)
     assert row is not None  # an aggregate-only SELECT always returns one row
-    return results_of(row, criteria, mode), row["snapshot"]
-
-
-async def _current_snapshot(database: Database) -> str | None:
-    row = await database.fetchrow("SELECT pg_current_snapshot()::text AS snapshot")
-    return None if row is None else str(row["snapshot"])
+    return results_of(row, criteria, mode)
 
 
 async def _fetch_fuzzy(database: Database, sql: str, args: tuple[object, ...]) -> asyncpg.Record | None:

@@ -1,12 +1,28 @@
-"""The result cache repeats results only while nothing has committed, and evicts least recently used."""
+"""The result cache: served until the read model itself changes, never while changes could go unheard.
+
+Unit tests use a fake database (pure logic); the rest use the stack's Postgres: a real LISTEN
+connection (`ReadModelChangeFeed`), real event handlers and, over HTTP, the running service fed
+through the real event path (product and inventory services -> SNS/SQS -> search consumer).
+"""
 
 from __future__ import annotations
 
+import asyncio
+import time
 import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
-from commerce_platform.database import Database
-from search_service.result_cache import ResultCache
+import aiohttp
+import asyncpg
+import pytest
+
+from commerce_platform.database import Database, asyncpg_dsn
+from commerce_platform.testing import admin_headers, create_category, create_product, eventually
+from search_service.change_feed import ReadModelChangeFeed
+from search_service.queries import MAX_COUNTED_MATCHES
+from search_service.result_cache import Generation, ResultCache
 from search_service.schemas import SearchCriteria, SearchFacets, SearchResults
 from search_service.services import search_catalog
 
@@ -16,17 +32,56 @@ def _results(total: int) -> SearchResults:
     return SearchResults(items=[], total=total, page=1, page_size=20, facets=empty)
 
 
+def _known() -> Generation:
+    generation = Generation()
+    generation.listening()
+    return generation
+
+
+class FakeDatabase:
+    """Answers every statement with an empty result of `total`, counting statements; `during`
+    runs while a statement is 'executing' (to interleave a commit)."""
+
+    def __init__(self) -> None:
+        self.statements = 0
+        self.total = 0
+        self.during: Callable[[], None] = lambda: None
+
+    async def fetchrow(self, _sql: str, *_args: object) -> dict[str, Any]:
+        self.statements += 1
+        self.during()
+        return {"items": None, "total": self.total, "categories": None, "price_bands": None}
+
+
+class CountingDatabase:
+    """The real database, counting the statements the search sends."""
+
+    def __init__(self, database: Database) -> None:
+        self._database = database
+        self.statements = 0
+
+    async def fetchrow(self, sql: str, *args: object) -> asyncpg.Record | None:
+        self.statements += 1
+        return await self._database.fetchrow(sql, *args)
+
+    async def read_pool(self) -> asyncpg.Pool:
+        self.statements += 1  # only the typo fallback uses the pool directly
+        return await self._database.read_pool()
+
+
+# -- the cache on its own -------------------------------------------------------------------------
 def test_the_least_recently_used_search_leaves_first() -> None:
-    cache = ResultCache(capacity=2)
+    cache = ResultCache(capacity=2, generation=_known())
+    now = cache.generation.current
     first, second, third = (ResultCache.key(SearchCriteria(category=slug)) for slug in ("a", "b", "c"))
-    cache.put(first, "s", _results(1))
-    cache.put(second, "s", _results(2))
-    assert cache.get(first) is not None  # first is now the most recently used
-    cache.put(third, "s", _results(3))
+    cache.put(first, now, _results(1))
+    cache.put(second, now, _results(2))
+    assert cache.get(first, now) is not None  # first is now the most recently used
+    cache.put(third, now, _results(3))
 
     assert len(cache) == 2
-    assert cache.get(second) is None
-    assert [cache.get(k).results.total for k in (first, third)] == [1, 3]  # type: ignore[union-attr]
+    assert cache.get(second, now) is None
+    assert [cache.get(k, now).total for k in (first, third)] == [1, 3]  # type: ignore[union-attr]
 
 
 def test_equal_criteria_share_a_key_and_different_ones_do_not() -> None:
@@ -36,27 +91,265 @@ def test_equal_criteria_share_a_key_and_different_ones_do_not() -> None:
     assert ResultCache.key(SearchCriteria(text="lamp", page=1)) != ResultCache.key(SearchCriteria(text="lamp", page=2))
 
 
-async def test_a_repeated_search_is_served_from_the_cache_until_something_commits(
+def test_an_unknown_generation_neither_serves_nor_stores() -> None:
+    generation = Generation()
+    cache = ResultCache(capacity=4, generation=generation)
+    key = ResultCache.key(SearchCriteria(text="lamp"))
+    assert generation.current is None  # not listening yet
+    cache.put(key, generation.current, _results(1))
+    assert len(cache) == 0
+
+    generation.listening()
+    cache.put(key, generation.current, _results(1))
+    assert cache.get(key, generation.current) is not None
+    generation.deaf()  # the LISTEN connection dropped
+    assert cache.get(key, generation.current) is None
+    generation.listening()  # back, under a number nothing was stored with
+    assert cache.get(key, generation.current) is None
+
+
+def test_a_notification_arriving_after_the_connection_was_lost_keeps_the_cache_off() -> None:
+    generation = _known()
+    generation.deaf()
+    generation.changed()  # a callback asyncpg queued before it noticed the drop
+    assert generation.current is None
+
+
+async def test_a_repeated_search_does_not_query_until_the_read_model_changes() -> None:
+    database = FakeDatabase()
+    cache = ResultCache(capacity=8, generation=_known())
+    criteria = SearchCriteria(category="lamps")
+
+    first = await search_catalog(database, criteria, cache)  # type: ignore[arg-type]
+    again = await search_catalog(database, criteria, cache)  # type: ignore[arg-type]
+    assert again is first
+    assert database.statements == 1
+
+    cache.generation.changed()
+    await search_catalog(database, criteria, cache)  # type: ignore[arg-type]
+    assert database.statements == 2
+
+
+async def test_a_result_computed_while_a_change_commits_is_not_served_after_it() -> None:
+    database = FakeDatabase()
+    cache = ResultCache(capacity=8, generation=_known())
+    criteria = SearchCriteria(category="lamps")
+    # The change commits (and is heard) while the statement runs: its result may predate it.
+    database.during = cache.generation.changed
+    await search_catalog(database, criteria, cache)  # type: ignore[arg-type]
+    database.during = lambda: None
+
+    database.total = 5
+    after = await search_catalog(database, criteria, cache)  # type: ignore[arg-type]
+    assert (database.statements, after.total) == (2, 5)
+
+
+# -- against Postgres: the LISTEN connection ------------------------------------------------------
+@asynccontextmanager
+async def _feed(database: Database) -> AsyncIterator[tuple[ReadModelChangeFeed, Generation]]:
+    generation = Generation()
+    feed = ReadModelChangeFeed(database, generation, probe_every_seconds=0.5)
+    task = asyncio.create_task(feed.run())
+    try:
+        await _until(lambda: generation.current is not None, "the change feed never connected")
+        yield feed, generation
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+async def _until(condition: Callable[[], bool], message: str, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, message
+        await asyncio.sleep(0.02)
+
+
+async def _quiet_for(generation: Generation, seconds: float) -> bool:
+    """Whether no read model change was heard for `seconds` (other tests' events may land)."""
+    before = generation.current
+    await asyncio.sleep(seconds)
+    return generation.current == before
+
+
+async def test_commits_elsewhere_in_the_database_do_not_evict(
+    search_database: Database, stack: Any, read_model: Any, events: Any, new_token: Any
+) -> None:
+    category = new_token()
+    await read_model.apply(events.created(uuid.uuid4(), category_path=[category], price_cents=500))
+    counting = CountingDatabase(search_database)
+    criteria = SearchCriteria(category=category)
+    other = await asyncpg.connect(asyncpg_dsn(stack.admin_database_url))
+    try:
+        async with _feed(search_database) as (_feed_task, generation):
+            cache = ResultCache(capacity=16, generation=generation)
+            # Another suite's event may change the read model in between; a quiet moment comes.
+            for _attempt in range(10):
+                first = await search_catalog(counting, criteria, cache)  # type: ignore[arg-type]
+                statements = counting.statements
+                # Commits the read model has nothing to do with: other tables, another channel.
+                for _ in range(20):
+                    await other.fetchval("SELECT txid_current()")
+                await other.execute(
+                    "CREATE TEMP TABLE IF NOT EXISTS scratch (n int); INSERT INTO scratch VALUES (1);"
+                    "NOTIFY some_other_channel"
+                )
+                if not await _quiet_for(generation, 0.3):
+                    continue
+                again = await search_catalog(counting, criteria, cache)  # type: ignore[arg-type]
+                assert again is first
+                assert counting.statements == statements  # served without a statement
+                break
+            else:
+                pytest.fail("the read model never stayed quiet for 0.3 s")
+    finally:
+        await other.close()
+
+
+async def test_a_read_model_write_reaches_the_next_search(
     search_database: Database, read_model: Any, events: Any, new_token: Any
 ) -> None:
     category = new_token()
     product_id = uuid.uuid4()
     await read_model.apply(events.created(product_id, category_path=[category], price_cents=500))
-    cache = ResultCache(capacity=16)
+    counting = CountingDatabase(search_database)
     criteria = SearchCriteria(category=category)
+    async with _feed(search_database) as (_feed_task, generation):
+        cache = ResultCache(capacity=16, generation=generation)
+        before = await search_catalog(counting, criteria, cache)  # type: ignore[arg-type]
+        assert [item.price_cents for item in before.items] == [500]
+        heard = generation.current
 
-    # Other suites' services may commit in the background; a quiet moment comes within a few tries.
-    served_from_cache = False
-    for _ in range(20):
-        first = await search_catalog(search_database, criteria, cache)
-        if await search_catalog(search_database, criteria, cache) is first:
-            served_from_cache = True
+        # The event handler's transaction (the consumer's path) notifies at commit.
+        await read_model.apply(events.updated(product_id, revision=2, category_path=[category], price_cents=700))
+        await _until(lambda: generation.current != heard, "the change was never heard")
+        after = await search_catalog(counting, criteria, cache)  # type: ignore[arg-type]
+        assert [item.price_cents for item in after.items] == [700]
+
+
+async def test_the_cache_is_off_while_the_listen_connection_is_lost(
+    search_database: Database, read_model: Any, events: Any, new_token: Any
+) -> None:
+    category = new_token()
+    await read_model.apply(events.created(uuid.uuid4(), category_path=[category]))
+    counting = CountingDatabase(search_database)
+    criteria = SearchCriteria(category=category)
+    async with _feed(search_database) as (feed, generation):
+        cache = ResultCache(capacity=16, generation=generation)
+        await search_catalog(counting, criteria, cache)  # type: ignore[arg-type]
+        connected_under = generation.current
+        assert feed.connection is not None
+        pid = feed.connection.get_server_pid()
+
+        await search_database.fetchrow("SELECT pg_terminate_backend($1)", pid)
+        await _until(lambda: generation.current is None, "a lost LISTEN connection went unnoticed", timeout=5)
+        statements = counting.statements
+        await search_catalog(counting, criteria, cache)  # type: ignore[arg-type]
+        await search_catalog(counting, criteria, cache)  # type: ignore[arg-type]
+        assert counting.statements == statements + 2  # nothing served (nor stored) meanwhile
+
+        await _until(lambda: generation.current is not None, "the change feed never reconnected")
+        assert generation.current != connected_under  # entries from before the gap stay retired
+        statements = counting.statements
+        await search_catalog(counting, criteria, cache)  # type: ignore[arg-type]
+        assert counting.statements == statements + 1
+
+
+# -- the running service, fed through the real event path -----------------------------------------
+async def test_the_service_serves_from_its_cache_until_an_event_changes_the_product(
+    stack: Any, http: aiohttp.ClientSession, search_api: Any, search_database: Database, new_token: Any
+) -> None:
+    admin = await admin_headers(http, stack.service_url("user"), stack.admin_email, stack.admin_password)
+    word = new_token()
+    category = await create_category(http, stack.service_url("product"), admin)
+    product = await create_product(http, stack.service_url("product"), admin, category=category, name=f"{word} lamp")
+    product_id = product["id"]
+    await _set_stock_once_known(http, stack.service_url("inventory"), admin, product_id, 5)
+
+    async def available() -> list[int]:
+        body = await search_api.search(q=word)
+        return [item["available"] for item in body["items"]]
+
+    assert await eventually(available, lambda found: found == [5]) == [5]
+
+    # Served from the cache: a write that bypasses the notify trigger stays invisible.
+    # (session_replication_role = replica skips triggers; `available` 5 -> 6 moves no facet count.)
+    async def write_without_notifying(value: int) -> None:
+        pool = await search_database.read_pool()
+        async with pool.acquire() as connection, connection.transaction():
+            await connection.execute("SET LOCAL session_replication_role = replica")
+            await connection.execute(
+                "UPDATE search_product SET available = $2 WHERE product_id = $1", uuid.UUID(product_id), value
+            )
+
+    for _attempt in range(10):
+        assert await available() == [5]
+        await write_without_notifying(6)
+        unseen = await available()
+        await write_without_notifying(5)
+        if unseen == [5]:
             break
-    assert served_from_cache
-    assert [item.price_cents for item in first.items] == [500]
+        # Another test's event changed the read model in between (so the cache was rightly retired).
+    else:
+        pytest.fail("search never served the cached result")
 
-    await read_model.apply(events.updated(product_id, revision=2, category_path=[category], price_cents=700))
-    after = await search_catalog(search_database, criteria, cache)
+    # A stock change through the inventory service (outbox -> SNS -> SQS -> search) shows up.
+    await _set_stock_once_known(http, stack.service_url("inventory"), admin, product_id, 7)
+    assert await eventually(available, lambda found: found == [7]) == [7]
 
-    assert after is not first
-    assert [item.price_cents for item in after.items] == [700]
+
+async def _set_stock_once_known(
+    http: aiohttp.ClientSession, inventory_url: str, admin: dict[str, str], product_id: str, on_hand: int
+) -> None:
+    """PUT the stock once the inventory service has its record (created from ProductCreated)."""
+
+    async def put() -> int:
+        url = f"{inventory_url}/v1/inventory/{product_id}"
+        async with http.put(url, json={"on_hand": on_hand}, headers=admin) as resp:
+            return resp.status
+
+    assert await eventually(put, lambda status: status == 200) == 200
+
+
+# -- bounded counting -----------------------------------------------------------------------------
+async def _seed_many(search_database: Database, word: str, category: str, count: int) -> None:
+    """`count` listed products named "<word> lamp <n>" in `category`, written directly (a bulk
+    load, as bench does): ProductCreated events for a thousand products would take minutes."""
+    pool = await search_database.read_pool()
+    async with pool.acquire() as connection:
+        await connection.execute(
+            """
+            INSERT INTO search_product (product_id, sku, name, price_cents, currency, category_slug, category_path,
+                product_revision, on_hand, available, stock_revision, created_at, updated_at)
+            SELECT gen_random_uuid(), 'SKU-' || $1 || '-' || n, $1 || ' lamp ' || n, 500 + n, 'EUR', $2,
+                ARRAY[$2], 1, n % 3, n % 3, 1, now(), now()
+            FROM generate_series(1, $3) AS n
+            """,
+            word,
+            category,
+            count,
+        )
+
+
+async def test_a_common_query_reports_a_lower_bound_and_facets_of_its_sample(
+    search_api: Any, search_database: Database, new_token: Any
+) -> None:
+    word, category = new_token(), new_token()
+    await _seed_many(search_database, word, category, MAX_COUNTED_MATCHES + 50)
+
+    async def common() -> dict[str, Any]:
+        body: dict[str, Any] = await search_api.search(q=word, sort="price_asc")
+        return body
+
+    body = await eventually(common, lambda found: found["total"] > 0, timeout=5)
+    assert (body["total"], body["total_is_lower_bound"]) == (MAX_COUNTED_MATCHES, True)
+    assert body["facets"]["categories"] == [{"slug": category, "count": MAX_COUNTED_MATCHES}]
+    assert sum(band["count"] for band in body["facets"]["price_bands"]) == MAX_COUNTED_MATCHES
+    # The page is still the top of all matches, not of the counted sample.
+    assert [item["price_cents"] for item in body["items"][:3]] == [501, 502, 503]
+
+    # Under the bound the total is exact; browsing counts exactly whatever the size.
+    narrow = await search_api.search(q=f"{word} 7")
+    assert (narrow["total"], narrow["total_is_lower_bound"]) == (1, False)
+    browse = await search_api.search(category=category)
+    assert (browse["total"], browse["total_is_lower_bound"]) == (MAX_COUNTED_MATCHES + 50, False)
