@@ -8,19 +8,19 @@ from uuid import UUID
 from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.di import Provide
 from litestar.status_codes import HTTP_200_OK
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from cart_service.schemas import AddItem, CartLine, CartView, ChangeQuantity, MergeCart, RemoveOrdered
-from cart_service.services import CartRef, CartStore
+from cart_service.services import NO_CART, Cart, CartStore, Line
 from commerce_platform.auth import Principal
-from commerce_platform.clients.product_catalog import ProductCatalog
+from commerce_platform.clients.product_catalog import ProductCatalog, ProductPrice
+from commerce_platform.database import Database
 from commerce_platform.errors import Conflict, NotFound, Unprocessable
 
 CART_TOKEN_HEADER = "x-cart-token"
 
 
-async def provide_store(db_session: AsyncSession) -> CartStore:
-    return CartStore(db_session)
+async def provide_store(database: Database) -> CartStore:
+    return CartStore(database)
 
 
 async def provide_catalog(request: Request[Any, Any, Any]) -> ProductCatalog:
@@ -30,38 +30,34 @@ async def provide_catalog(request: Request[Any, Any, Any]) -> ProductCatalog:
 DEPENDENCIES = {"store": Provide(provide_store), "catalog": Provide(provide_catalog)}
 
 
-async def _resolve(
-    request: Request[Any, Any, Any], principal: Principal | None, store: CartStore, *, create: bool
-) -> CartRef | None:
-    """The cart this request acts on. A signed-in caller who still holds a guest token gets the guest
-    lines merged into their own cart: that is what a shopper expects after logging in."""
+async def _current(request: Request[Any, Any, Any], principal: Principal | None, store: CartStore) -> Cart:
+    """The cart this request acts on, as it is now (NO_CART when there is none yet). A signed-in caller
+    who still holds a guest token gets the guest lines merged into their own cart first: that is what
+    a shopper expects after logging in."""
     token = request.headers.get(CART_TOKEN_HEADER)
     if principal is not None:
-        guest_id = await store.guest_cart(token) if token else None
-        if guest_id is None and not create:
-            found = await store.find_user_cart(principal.user_id)
-            return CartRef(found) if found else None
-        ref = await store.user_cart(principal.user_id)
-        if guest_id is not None:
-            await store.merge_guest_into(guest_id, ref.id)
-        return ref
+        if token:
+            await store.merge_guest(principal.user_id, token)
+        return await store.of_user(principal.user_id)
     if token:
-        guest_id = await store.guest_cart(token)
-        if guest_id is not None:
-            return CartRef(guest_id)
-    return await store.new_guest_cart() if create else None
+        return await store.of_guest(token)
+    return NO_CART
 
 
-async def _view(store: CartStore, catalog: ProductCatalog, ref: CartRef | None) -> CartView:
-    if ref is None:
+async def _view(
+    catalog: ProductCatalog, cart: Cart, known: dict[UUID, ProductPrice] | None = None
+) -> CartView:
+    """The cart priced now. Callers hold no database connection here: the price lookup is an HTTP call
+    (a slow one must not hold the pool; at 20 checkouts/s it ran dry otherwise; bench.checkout).
+    `known` are prices already looked up in this request, so add-to-cart asks the product service once."""
+    if cart.id is None:
         return CartView(id=None, items=[], item_count=0, total_cents=0, currency=None)
-    lines = await store.lines(ref.id)
-    # Hand the connection back before calling the product service: a slow price lookup must not
-    # hold the pool (at 20 checkouts/s it ran dry otherwise; bench.checkout).
-    await store.session.commit()
-    prices = await catalog.prices([line.product_id for line in lines])
+    prices = dict(known) if known else {}
+    missing = [line.product_id for line in cart.lines if line.product_id not in prices]
+    if missing:
+        prices.update(await catalog.prices(missing))
     items: list[CartLine] = []
-    for line in lines:
+    for line in cart.lines:
         price = prices.get(line.product_id)
         available = price is not None and price.active
         items.append(
@@ -78,12 +74,12 @@ async def _view(store: CartStore, catalog: ProductCatalog, ref: CartRef | None) 
         )
     live = [item for item in items if item.available]
     return CartView(
-        id=ref.id,
+        id=cart.id,
         items=items,
         item_count=sum(item.quantity for item in live),
         total_cents=sum(item.line_total_cents for item in live),
         currency=live[0].currency if live else None,
-        cart_token=ref.token,
+        cart_token=cart.token,
     )
 
 
@@ -105,9 +101,7 @@ class CartController(Controller):
         catalog: ProductCatalog,
     ) -> Response[CartView]:
         """The cart with current prices and line totals (prices always come from the product service)."""
-        ref = await _resolve(request, optional_principal, store, create=False)
-        await store.session.commit()
-        return _respond(await _view(store, catalog, ref))
+        return _respond(await _view(catalog, await _current(request, optional_principal, store)))
 
     @post("/items", operation_id="addCartItem", status_code=HTTP_200_OK)
     async def add_item(
@@ -115,18 +109,21 @@ class CartController(Controller):
         store: CartStore, catalog: ProductCatalog,
     ) -> Response[CartView]:
         """Add a product (quantities add up). Guests without a token get a new cart and its token."""
-        price = (await catalog.prices([data.product_id])).get(data.product_id)
+        cart = await _current(request, optional_principal, store)
+        # One price lookup serves the checks and the response: the new product and the cart's lines.
+        wanted = [line.product_id for line in cart.lines if line.product_id != data.product_id]
+        prices = await catalog.prices([data.product_id, *wanted])
+        price = prices.get(data.product_id)
         if price is None:
             raise NotFound("no such product")
         if not price.active:
             raise Unprocessable("that product is no longer sold")
-        ref = await _resolve(request, optional_principal, store, create=True)
-        assert ref is not None
-        await store.session.commit()  # the cart exists from here on; nothing is held during lookups
-        await _ensure_same_currency(store, catalog, ref, price.currency)
-        await store.add(ref.id, data.product_id, data.quantity)
-        await store.session.commit()
-        return _respond(await _view(store, catalog, ref))
+        _ensure_same_currency(cart.lines, prices, price.currency)
+        if optional_principal is not None:
+            updated = await store.add(data.product_id, data.quantity, user_id=optional_principal.user_id)
+        else:
+            updated = await store.add(data.product_id, data.quantity, guest_cart_id=cart.id)
+        return _respond(await _view(catalog, updated, prices))
 
     @patch("/items/{product_id:uuid}", operation_id="changeCartItem")
     async def change_item(
@@ -134,10 +131,9 @@ class CartController(Controller):
         optional_principal: Principal | None, store: CartStore, catalog: ProductCatalog,
     ) -> Response[CartView]:
         """Set a line's quantity (1 to 99; remove the line to go to zero)."""
-        ref = await _existing(request, optional_principal, store)
-        await store.set_quantity(ref.id, product_id, data.quantity)
-        await store.session.commit()
-        return _respond(await _view(store, catalog, ref))
+        cart_id = await _existing(request, optional_principal, store)
+        await store.set_quantity(cart_id, product_id, data.quantity)
+        return _respond(await _view(catalog, Cart(cart_id, await store.lines(cart_id))))
 
     @delete("/items/{product_id:uuid}", operation_id="removeCartItem", status_code=HTTP_200_OK)
     async def remove_item(
@@ -145,10 +141,9 @@ class CartController(Controller):
         store: CartStore, catalog: ProductCatalog,
     ) -> Response[CartView]:
         """Remove one product's line."""
-        ref = await _existing(request, optional_principal, store)
-        await store.remove(ref.id, product_id)
-        await store.session.commit()
-        return _respond(await _view(store, catalog, ref))
+        cart_id = await _existing(request, optional_principal, store)
+        await store.remove(cart_id, product_id)
+        return _respond(await _view(catalog, Cart(cart_id, await store.lines(cart_id))))
 
     @delete("/", operation_id="clearCart", status_code=HTTP_200_OK)
     async def clear_cart(
@@ -156,23 +151,18 @@ class CartController(Controller):
         catalog: ProductCatalog,
     ) -> Response[CartView]:
         """Empty the cart."""
-        ref = await _existing(request, optional_principal, store)
-        await store.clear(ref.id)
-        await store.session.commit()
-        return _respond(await _view(store, catalog, ref))
+        cart_id = await _existing(request, optional_principal, store)
+        await store.clear(cart_id)
+        return _respond(await _view(catalog, Cart(cart_id, [])))
 
     @post("/merge", operation_id="mergeGuestCart", status_code=HTTP_200_OK)
     async def merge(
         self, data: MergeCart, principal: Principal, store: CartStore, catalog: ProductCatalog
     ) -> Response[CartView]:
         """Merge a guest cart (by its token) into the signed-in user's cart; the guest cart is gone after."""
-        guest_id = await store.guest_cart(data.cart_token)
-        if guest_id is None:
+        if await store.merge_guest(principal.user_id, data.cart_token) is None:
             raise NotFound("no guest cart for that token (it may have expired or been merged)")
-        ref = await store.user_cart(principal.user_id)
-        await store.merge_guest_into(guest_id, ref.id)
-        await store.session.commit()
-        return _respond(await _view(store, catalog, ref))
+        return _respond(await _view(catalog, await store.of_user(principal.user_id)))
 
 
 class InternalCartController(Controller):
@@ -185,29 +175,24 @@ class InternalCartController(Controller):
     @get("/{user_id:uuid}", operation_id="getUserCart")
     async def user_cart(self, user_id: UUID, store: CartStore, catalog: ProductCatalog) -> CartView:
         """A user's cart, priced now, for the order service to check out."""
-        found = await store.find_user_cart(user_id)
-        return await _view(store, catalog, CartRef(found) if found else None)
+        return await _view(catalog, await store.of_user(user_id))
 
     @post("/{user_id:uuid}/remove-ordered", operation_id="removeOrderedLines", status_code=HTTP_200_OK)
     async def remove_ordered(self, user_id: UUID, data: RemoveOrdered, store: CartStore) -> dict[str, bool]:
         """Take an order's lines out of the cart, once per order id (retries change nothing)."""
-        found = await store.find_user_cart(user_id)
-        if found is None:
-            return {"removed": False}
-        return {"removed": await store.remove_ordered(found, data.order_id, data.lines)}
+        return {"removed": await store.remove_ordered(user_id, data.order_id, data.lines)}
 
 
-async def _existing(request: Request[Any, Any, Any], principal: Principal | None, store: CartStore) -> CartRef:
-    ref = await _resolve(request, principal, store, create=False)
-    if ref is None:
+async def _existing(request: Request[Any, Any, Any], principal: Principal | None, store: CartStore) -> UUID:
+    cart = await _current(request, principal, store)
+    if cart.id is None:
         raise NotFound("there is no cart yet")
-    return ref
+    return cart.id
 
 
-async def _ensure_same_currency(store: CartStore, catalog: ProductCatalog, ref: CartRef, currency: str) -> None:
-    lines = await store.lines(ref.id)
-    await store.session.commit()
-    prices = await catalog.prices([line.product_id for line in lines])
-    currencies = {p.currency for p in prices.values() if p.active}
+def _ensure_same_currency(lines: list[Line], prices: dict[UUID, ProductPrice], currency: str) -> None:
+    currencies = {
+        price.currency for line in lines if (price := prices.get(line.product_id)) is not None and price.active
+    }
     if currencies and currency not in currencies:
         raise Conflict(f"this cart is priced in {currencies.pop()}; one order has one currency")

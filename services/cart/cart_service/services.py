@@ -1,174 +1,151 @@
-"""Cart operations in SQL: find-or-create, add, change, remove, merge, and taking ordered lines out.
+"""Cart operations on the platform's asyncpg pool: read, add, change, remove, merge, and taking ordered
+lines out. The SQL and why it is safe under concurrency are in `queries`.
 
-Writes use single upserts so two tabs adding the same product at once add both quantities, and the
-CHECK/unique constraints stay the last word on bounds.
+Connections come from `Database.read_pool()`, as in the payment service: single statements run in
+autocommit, multi-statement changes in a short explicit transaction, and no connection is held
+while the product service is asked for prices (the controllers call it between statements).
 """
 
 from __future__ import annotations
 
-import datetime
 import hashlib
 import secrets
-import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from uuid import UUID
 
-from sqlalchemy import delete, func, select, update
-from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession
+import asyncpg
 
-from cart_service.models import Cart, CartItem, CheckoutRecord
+from cart_service import queries
 from cart_service.schemas import MAX_LINES, MAX_QUANTITY, OrderedLine
+from commerce_platform.database import Database
 from commerce_platform.errors import NotFound, Unprocessable
-
-GUEST_CART_DAYS = 30
 
 
 def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-@dataclass(frozen=True)
-class CartRef:
-    """The cart a request acts on; `token` is set only when a guest cart was just created."""
-
-    id: UUID
-    token: str | None = None
-
-
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Line:
     product_id: UUID
     quantity: int
 
 
+@dataclass(frozen=True, slots=True)
+class Cart:
+    """A cart as read: `id` is None when there is none yet; `token` is set only on a guest cart that
+    was just created (the one moment its owner learns it)."""
+
+    id: UUID | None
+    lines: list[Line]
+    token: str | None = None
+
+
+NO_CART = Cart(None, [])
+
+
+def _cart(rows: Sequence[asyncpg.Record]) -> Cart:
+    """Rows of (cart id, product id, quantity), a NULL product for an empty cart, into a Cart."""
+    if not rows:
+        return NO_CART
+    return Cart(rows[0][0], [Line(row[1], row[2]) for row in rows if row[1] is not None])
+
+
 class CartStore:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
+    def __init__(self, database: Database) -> None:
+        self.database = database
 
-    # -- finding carts ---------------------------------------------------------------------------
-    async def user_cart(self, user_id: UUID) -> CartRef:
-        await self.session.execute(
-            insert(Cart).values(id=uuid.uuid4(), user_id=user_id).on_conflict_do_nothing(index_elements=["user_id"])
-        )
-        cart_id = await self.session.scalar(select(Cart.id).where(Cart.user_id == user_id))
-        assert cart_id is not None
-        return CartRef(cart_id)
+    # -- reads -----------------------------------------------------------------------------------
+    async def of_user(self, user_id: UUID) -> Cart:
+        return _cart(await self.database.fetch(queries.USER_CART_LINES, user_id))
 
-    async def find_user_cart(self, user_id: UUID) -> UUID | None:
-        cart_id: UUID | None = await self.session.scalar(select(Cart.id).where(Cart.user_id == user_id))
-        return cart_id
+    async def of_guest(self, token: str) -> Cart:
+        """The live guest cart of this token (NO_CART for an unknown or lapsed one)."""
+        return _cart(await self.database.fetch(queries.GUEST_CART_LINES, hash_token(token)))
 
-    async def guest_cart(self, token: str) -> UUID | None:
-        cart_id: UUID | None = await self.session.scalar(
-            select(Cart.id).where(Cart.guest_token_hash == hash_token(token), Cart.expires_at > func.now())
-        )
-        return cart_id
-
-    async def new_guest_cart(self) -> CartRef:
-        token = secrets.token_urlsafe(32)
-        cart_id = uuid.uuid4()
-        expires = datetime.datetime.now(datetime.UTC) + datetime.timedelta(days=GUEST_CART_DAYS)
-        await self.session.execute(
-            insert(Cart).values(id=cart_id, guest_token_hash=hash_token(token), expires_at=expires)
-        )
-        return CartRef(cart_id, token)
-
-    # -- lines -----------------------------------------------------------------------------------
     async def lines(self, cart_id: UUID) -> list[Line]:
-        rows = await self.session.execute(
-            select(CartItem.product_id, CartItem.quantity)
-            .where(CartItem.cart_id == cart_id)
-            .order_by(CartItem.created_at, CartItem.id)
-        )
-        return [Line(product_id, quantity) for product_id, quantity in rows]
+        return [Line(row[0], row[1]) for row in await self.database.fetch(queries.CART_LINES, cart_id)]
 
-    async def add(self, cart_id: UUID, product_id: UUID, quantity: int) -> int:
-        """Add to a line (creating it); 422 if the line would exceed the bound or the cart is full."""
-        existing = await self.session.scalar(
-            select(CartItem.quantity).where(CartItem.cart_id == cart_id, CartItem.product_id == product_id)
-        )
-        if existing is None:
-            count = await self.session.scalar(select(func.count()).where(CartItem.cart_id == cart_id))
-            if (count or 0) >= MAX_LINES:
+    # -- adding ----------------------------------------------------------------------------------
+    async def add(
+        self, product_id: UUID, quantity: int, *, user_id: UUID | None = None, guest_cart_id: UUID | None = None
+    ) -> Cart:
+        """Add to a line (creating it, and the cart if need be) and return the cart with it.
+
+        The cart is the user's if `user_id` is given, else the guest cart `guest_cart_id`, else a new
+        guest cart (whose token the result carries). 422 when the line would exceed the bound or the
+        cart is full; 404 when the guest cart lapsed or was merged since it was read.
+        """
+        token: str | None = None
+        if user_id is not None:
+            rows = await self.database.fetch(queries.ADD_FOR_USER, user_id, product_id, quantity)
+        elif guest_cart_id is not None:
+            rows = await self.database.fetch(queries.ADD_FOR_GUEST, guest_cart_id, product_id, quantity)
+        else:
+            token = secrets.token_urlsafe(32)
+            rows = await self.database.fetch(queries.ADD_TO_NEW_GUEST, hash_token(token), product_id, quantity)
+        if not rows:
+            raise NotFound("that cart is gone (it may have expired or been merged)")
+        added: int | None = rows[0][1]
+        # The lines as the statement found them, with the line it changed put right.
+        lines = [Line(row[2], row[3]) for row in rows if row[2] is not None]
+        if added is None:
+            if len(lines) >= MAX_LINES and all(line.product_id != product_id for line in lines):
                 raise Unprocessable(f"a cart holds at most {MAX_LINES} different products")
-        statement = insert(CartItem).values(id=uuid.uuid4(), cart_id=cart_id, product_id=product_id, quantity=quantity)
-        statement = statement.on_conflict_do_update(
-            constraint="uq_cart_item_product",
-            set_={"quantity": CartItem.quantity + statement.excluded.quantity, "updated_at": func.now()},
-            where=(CartItem.quantity + statement.excluded.quantity) <= MAX_QUANTITY,
-        ).returning(CartItem.quantity)
-        new_quantity = await self.session.scalar(statement)
-        if new_quantity is None:
             raise Unprocessable(f"at most {MAX_QUANTITY} of one product per cart")
-        await self._touch(cart_id)
-        return int(new_quantity)
+        for index, line in enumerate(lines):
+            if line.product_id == product_id:
+                lines[index] = Line(product_id, added)
+                break
+        else:
+            lines.append(Line(product_id, added))  # a new line is the newest
+        return Cart(rows[0][0], lines, token)
 
+    # -- changing --------------------------------------------------------------------------------
     async def set_quantity(self, cart_id: UUID, product_id: UUID, quantity: int) -> None:
-        result = await self.session.execute(
-            update(CartItem)
-            .where(CartItem.cart_id == cart_id, CartItem.product_id == product_id)
-            .values(quantity=quantity, updated_at=func.now())
-            .returning(CartItem.id)
-        )
-        if result.first() is None:
+        if await self.database.fetchrow(queries.SET_QUANTITY, cart_id, product_id, quantity) is None:
             raise NotFound("that product is not in the cart")
-        await self._touch(cart_id)
 
     async def remove(self, cart_id: UUID, product_id: UUID) -> None:
-        result = await self.session.execute(
-            delete(CartItem)
-            .where(CartItem.cart_id == cart_id, CartItem.product_id == product_id)
-            .returning(CartItem.id)
-        )
-        if result.first() is None:
+        if await self.database.fetchrow(queries.REMOVE_LINE, cart_id, product_id) is None:
             raise NotFound("that product is not in the cart")
-        await self._touch(cart_id)
 
     async def clear(self, cart_id: UUID) -> None:
-        await self.session.execute(delete(CartItem).where(CartItem.cart_id == cart_id))
-        await self._touch(cart_id)
+        await self.database.fetch(queries.CLEAR, cart_id)
 
-    async def merge_guest_into(self, guest_cart_id: UUID, user_cart_id: UUID) -> None:
-        """Move a guest cart's lines into the user's cart (quantities add up, capped), then drop it."""
-        if guest_cart_id == user_cart_id:
-            return
-        for line in await self.lines(guest_cart_id):
-            statement = insert(CartItem).values(
-                id=uuid.uuid4(), cart_id=user_cart_id, product_id=line.product_id, quantity=line.quantity
-            )
-            statement = statement.on_conflict_do_update(
-                constraint="uq_cart_item_product",
-                set_={
-                    "quantity": func.least(CartItem.quantity + statement.excluded.quantity, MAX_QUANTITY),
-                    "updated_at": func.now(),
-                },
-            )
-            await self.session.execute(statement)
-        await self.session.execute(delete(Cart).where(Cart.id == guest_cart_id))
+    async def merge_guest(self, user_id: UUID, token: str) -> UUID | None:
+        """Move the token's guest cart into the user's cart (quantities add up, capped) and delete it,
+        atomically; the user's cart id, or None when there is no such live guest cart."""
+        token_hash = hash_token(token)
+        pool = await self.database.read_pool()
+        async with pool.acquire() as conn:
+            # A client may keep sending a token that was merged already: one plain read answers that,
+            # without a transaction's BEGIN and COMMIT round trips.
+            if await conn.fetchval(queries.GUEST_CART_ID, token_hash) is None:
+                return None
+            async with conn.transaction():
+                guest_id = await conn.fetchval(queries.LOCK_GUEST_CART, token_hash)
+                if guest_id is None:  # merged by a concurrent request a moment ago
+                    return None
+                cart_id: UUID = await conn.fetchval(queries.MERGE_INTO_USER, user_id, guest_id)
+                return cart_id
 
-    async def remove_ordered(self, cart_id: UUID, order_id: UUID, ordered: list[OrderedLine]) -> bool:
-        """Take an order's lines out of the cart once; False if this order was already applied.
+    async def remove_ordered(self, user_id: UUID, order_id: UUID, ordered: Sequence[OrderedLine]) -> bool:
+        """Take an order's lines out of the user's cart once; False if this order was already applied
+        (or the user has no cart).
 
         Only the ordered quantities leave: a product added while checkout ran stays in the cart.
         """
-        recorded = await self.session.execute(
-            insert(CheckoutRecord)
-            .values(id=uuid.uuid4(), order_id=order_id, cart_id=cart_id)
-            .on_conflict_do_nothing(index_elements=["order_id"])
-            .returning(CheckoutRecord.id)
-        )
-        if recorded.first() is None:
-            return False
-        for line in ordered:
-            here = (CartItem.cart_id == cart_id, CartItem.product_id == line.product_id)
-            # Delete what the order used up first, so the decrement never crosses the CHECK (>= 1).
-            await self.session.execute(delete(CartItem).where(*here, CartItem.quantity <= line.quantity))
-            await self.session.execute(
-                update(CartItem).where(*here).values(quantity=CartItem.quantity - line.quantity, updated_at=func.now())
-            )
-        await self._touch(cart_id)
+        totals: dict[UUID, int] = {}
+        for line in ordered:  # one entry per product, so each line changes once
+            totals[line.product_id] = totals.get(line.product_id, 0) + line.quantity
+        products, quantities = list(totals), list(totals.values())
+        pool = await self.database.read_pool()
+        async with pool.acquire() as conn, conn.transaction():
+            cart_id = await conn.fetchval(queries.RECORD_CHECKOUT, user_id, order_id)
+            if cart_id is None:
+                return False
+            await conn.execute(queries.DELETE_USED_UP, cart_id, products, quantities)
+            await conn.execute(queries.DECREMENT_REST, cart_id, products, quantities)
         return True
-
-    async def _touch(self, cart_id: UUID) -> None:
-        await self.session.execute(update(Cart).where(Cart.id == cart_id).values(updated_at=func.now()))
