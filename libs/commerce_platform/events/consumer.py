@@ -6,6 +6,11 @@ in one database transaction together with the inbox row of its event id, so a re
 skipped, and the message is deleted only after that transaction commits. A failing handler leaves
 the message for SQS to redeliver (with a growing delay) until the redrive policy moves it to the
 dead-letter queue.
+
+SQS calls are batched, because each call costs client and broker CPU: messages are received up to
+ten at a time, deletes of committed messages are gathered into `DeleteMessageBatch` calls (ten
+entries, or whatever is pending after a short delay, and everything at shutdown), and one lease
+keeper extends the visibility of all slow handlers' messages with `ChangeMessageVisibilityBatch`.
 """
 
 from __future__ import annotations
@@ -13,7 +18,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import Awaitable, Callable, Mapping
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, cast
 
@@ -40,6 +47,13 @@ Handler = Callable[[AsyncSession, Envelope, EventData], Awaitable[None]]
 _SQS_MAX_MESSAGES = 10
 _SQS_MAX_WAIT_SECONDS = 20
 _SQS_MAX_ATTRIBUTES = 10
+# Entries per SQS batch call (DeleteMessageBatch, ChangeMessageVisibilityBatch).
+_SQS_BATCH_ENTRIES = 10
+# How often a delete that failed for a reason other than the request itself is tried again;
+# after that the message comes back after its visibility timeout and the inbox skips it.
+_DELETE_ATTEMPTS = 3
+# At shutdown, pending deletes get this long; whatever does not make it is redelivered and skipped.
+_SHUTDOWN_FLUSH_SECONDS = 3.0
 _PRUNE_EVERY_SECONDS = 3600.0
 _LOOP_ERROR_MAX_SLEEP = 30.0
 _inbox = cast(Table, InboxRecord.__table__)
@@ -66,6 +80,8 @@ class QueueConsumer:
         concurrency: int = 10,
         wait_time_seconds: int = _SQS_MAX_WAIT_SECONDS,
         retry_base_seconds: float = 1.0,
+        delete_delay_seconds: float = 0.1,
+        receive_linger_seconds: float = 0.05,
         dead_letter_queue_url: str | None = None,
         # Longer than SQS's longest message retention (14 days): an event can't outlive its record.
         inbox_retention: timedelta = timedelta(days=15),
@@ -80,6 +96,8 @@ class QueueConsumer:
         self._concurrency = max(1, concurrency)
         self._wait_time = min(_SQS_MAX_WAIT_SECONDS, max(0, wait_time_seconds))
         self._retry_base = retry_base_seconds
+        self._delete_delay = delete_delay_seconds
+        self._receive_linger = receive_linger_seconds
         self._dead_letter_url = dead_letter_queue_url
         self._inbox_retention = inbox_retention
         # Read from the queue at start; the default only matters until then.
@@ -128,13 +146,17 @@ class QueueConsumer:
         )
 
     async def _consume(self, sqs: Any) -> None:
+        deletes = BatchDeleter(sqs, self._queue_url, max_delay=self._delete_delay, log=self._log)
+        leases = LeaseKeeper(sqs, self._queue_url, visibility_timeout=self._visibility_timeout, log=self._log)
+        deletes.start()
+        lease_keeper = asyncio.create_task(leases.run(), name=f"sqs-leases-{self.queue_name}")
+        conn = _Connection(sqs, deletes, leases)
         in_flight: set[asyncio.Task[None]] = set()
         failures = 0
         try:
             while True:
                 # Never hold more messages than can be worked on: the rest stay visible to other replicas.
-                while len(in_flight) >= self._concurrency:
-                    await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
+                await self._wait_for_room(in_flight)
                 try:
                     response = await sqs.receive_message(
                         QueueUrl=self._queue_url,
@@ -149,45 +171,72 @@ class QueueConsumer:
                     self._log.exception("queue consumer: receive failed", consecutive_failures=failures)
                     await asyncio.sleep(min(_LOOP_ERROR_MAX_SLEEP, 0.5 * 2.0**failures))
                     continue
+                received_at = time.monotonic()
                 for message in response.get("Messages", []):
-                    task = asyncio.create_task(self._process(sqs, message))
+                    leases.hold(message["ReceiptHandle"], received_at)
+                    task = asyncio.create_task(self._process(conn, message))
                     in_flight.add(task)
                     task.add_done_callback(in_flight.discard)
         finally:
-            # Shutdown: interrupted handlers roll back and hand their messages back to the queue.
+            # Shutdown: interrupted handlers roll back and hand their messages back to the queue;
+            # committed ones still waiting for their delete get it now.
             interrupted = list(in_flight)
             for task in interrupted:
                 task.cancel()
             await asyncio.gather(*interrupted, return_exceptions=True)
+            lease_keeper.cancel()
+            await asyncio.gather(lease_keeper, return_exceptions=True)
+            await deletes.close(_SHUTDOWN_FLUSH_SECONDS)
+
+    async def _wait_for_room(self, in_flight: set[asyncio.Task[None]]) -> None:
+        """Wait until a receive can take a worthwhile batch: at least half of what one receive may
+        bring, or any free slot once the handlers in hand have had `receive_linger` to finish.
+        Without this, a busy consumer would receive one message per finished handler."""
+        worthwhile = max(1, (min(_SQS_MAX_MESSAGES, self._concurrency) + 1) // 2)
+        deadline: float | None = None
+        while (room := self._concurrency - len(in_flight)) < worthwhile:
+            if room <= 0:
+                await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
+                continue
+            if deadline is None:
+                deadline = time.monotonic() + self._receive_linger
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            await asyncio.wait(in_flight, timeout=remaining, return_when=asyncio.FIRST_COMPLETED)
 
     # -- one message ---------------------------------------------------------------------------
-    async def _process(self, sqs: Any, message: dict[str, Any]) -> None:
+    async def _process(self, conn: _Connection, message: dict[str, Any]) -> None:
         receipt: str = message["ReceiptHandle"]
         try:
             try:
                 envelope, data = decode_event(message.get("Body", ""))
             except MalformedEvent as exc:
-                await self._dead_letter(sqs, message, str(exc))
+                await self._dead_letter(conn, message, str(exc))
                 return
-            await self._handle(sqs, message, envelope, data)
+            await self._handle(conn, message, envelope, data)
         except asyncio.CancelledError:
+            conn.leases.release(receipt)
             with contextlib.suppress(Exception):
                 async with asyncio.timeout(2):
-                    await sqs.change_message_visibility(
+                    await conn.sqs.change_message_visibility(
                         QueueUrl=self._queue_url, ReceiptHandle=receipt, VisibilityTimeout=0
                     )
             raise
         except Exception:
             # The message stays in flight and comes back after its visibility timeout.
             self._log.exception("queue consumer: message processing failed", message_id=message.get("MessageId"))
+        finally:
+            conn.leases.release(receipt)
 
-    async def _handle(self, sqs: Any, message: dict[str, Any], envelope: Envelope, data: EventData) -> None:
+    async def _handle(self, conn: _Connection, message: dict[str, Any], envelope: Envelope, data: EventData) -> None:
         receipt: str = message["ReceiptHandle"]
         event_log = self._log.bind(event_id=str(envelope.id), event_type=envelope.type)
         handler = self._handlers.get(envelope.type)
         if handler is None:
             # A queue may carry topics with types this service does not care about.
-            await self._delete(sqs, receipt)
+            conn.leases.release(receipt)
+            conn.deletes.add(receipt, message.get("MessageId"))
             event_log.debug("queue consumer: no handler for this event type; acknowledged")
             return
         parent = context_from_traceparent(traceparent_attribute(message.get("MessageAttributes", {})))
@@ -206,10 +255,11 @@ class QueueConsumer:
             record_exception=False,
             set_status_on_exception=False,
         ) as span:
-            heartbeat = asyncio.create_task(self._keep_invisible(sqs, receipt, event_log))
             try:
                 applied = await self._apply(handler, envelope, data)
             except Exception as exc:
+                # No more lease extensions: the retry delay below decides when the message returns.
+                conn.leases.release(receipt)
                 span.record_exception(exc)
                 span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
                 receive_count = int(message.get("Attributes", {}).get("ApproximateReceiveCount", "1"))
@@ -219,15 +269,14 @@ class QueueConsumer:
                     receive_count=receive_count,
                     retry_in_seconds=delay,
                 )
-                await sqs.change_message_visibility(
+                await conn.sqs.change_message_visibility(
                     QueueUrl=self._queue_url, ReceiptHandle=receipt, VisibilityTimeout=delay
                 )
                 return
-            finally:
-                heartbeat.cancel()
-                await asyncio.gather(heartbeat, return_exceptions=True)
+            # Committed: from here on the message only needs deleting (batched, see BatchDeleter).
+            conn.leases.release(receipt)
+            conn.deletes.add(receipt, message.get("MessageId"))
             span.set_attribute("commerce.duplicate", not applied)
-            await self._delete(sqs, receipt)
             if applied:
                 event_log.info("queue consumer: event applied")
             else:
@@ -241,37 +290,18 @@ class QueueConsumer:
             await handler(session, envelope, data)
         return True
 
-    async def _keep_invisible(self, sqs: Any, receipt: str, event_log: Any) -> None:
-        """Extend a slow handler's lease before it runs out, so no other consumer starts the same event."""
-        interval = max(1.0, self._visibility_timeout / 2)
-        while True:
-            await asyncio.sleep(interval)
-            try:
-                await sqs.change_message_visibility(
-                    QueueUrl=self._queue_url, ReceiptHandle=receipt, VisibilityTimeout=self._visibility_timeout
-                )
-                event_log.info("queue consumer: handler still running; visibility extended")
-            except Exception:
-                event_log.warning("queue consumer: could not extend visibility", exc_info=True)
-
     def _retry_delay(self, receive_count: int) -> int:
         # Quick retries for blips, slower for lasting failures, never beyond the visibility timeout.
         return int(min(self._visibility_timeout, self._retry_base * 2.0 ** min(receive_count - 1, 30)))
 
-    async def _delete(self, sqs: Any, receipt: str) -> None:
-        try:
-            await sqs.delete_message(QueueUrl=self._queue_url, ReceiptHandle=receipt)
-        except Exception:
-            # Committed already: a redelivery is skipped by the inbox, so this only costs a receive.
-            self._log.warning("queue consumer: delete after commit failed", exc_info=True)
-
-    async def _dead_letter(self, sqs: Any, message: dict[str, Any], reason: str) -> None:
+    async def _dead_letter(self, conn: _Connection, message: dict[str, Any], reason: str) -> None:
         bad_log = self._log.bind(message_id=message.get("MessageId"), reason=reason)
+        conn.leases.release(message["ReceiptHandle"])
         if self._dead_letter_url is None:
             # Cycle it through its receives quickly so the redrive policy (if any) takes it away.
             bad_log.error("queue consumer: malformed message; no dead-letter queue known, left for redrive")
             receive_count = int(message.get("Attributes", {}).get("ApproximateReceiveCount", "1"))
-            await sqs.change_message_visibility(
+            await conn.sqs.change_message_visibility(
                 QueueUrl=self._queue_url,
                 ReceiptHandle=message["ReceiptHandle"],
                 VisibilityTimeout=self._retry_delay(receive_count),
@@ -283,10 +313,10 @@ class QueueConsumer:
         }
         if len(attributes) < _SQS_MAX_ATTRIBUTES:
             attributes["dead_letter_reason"] = {"DataType": "String", "StringValue": reason[:1024]}
-        await sqs.send_message(
+        await conn.sqs.send_message(
             QueueUrl=self._dead_letter_url, MessageBody=message.get("Body") or "(empty)", MessageAttributes=attributes
         )
-        await self._delete(sqs, message["ReceiptHandle"])
+        conn.deletes.add(message["ReceiptHandle"], message.get("MessageId"))
         bad_log.error("queue consumer: malformed message moved to the dead-letter queue")
 
     # -- housekeeping --------------------------------------------------------------------------
@@ -306,6 +336,218 @@ class QueueConsumer:
             except Exception:
                 self._log.exception("queue consumer: pruning the inbox failed")
             await asyncio.sleep(_PRUNE_EVERY_SECONDS)
+
+
+@dataclass(slots=True)
+class _Connection:
+    """One SQS client with the batching helpers that share it."""
+
+    sqs: Any
+    deletes: BatchDeleter
+    leases: LeaseKeeper
+
+
+@dataclass(slots=True)
+class _PendingDelete:
+    receipt: str
+    message_id: str | None
+    attempts: int = 0
+
+
+@dataclass(slots=True)
+class BatchDeleter:
+    """Deletes acknowledged messages of one queue with `DeleteMessageBatch`, from one background task.
+
+    `add` never waits. A batch goes out as soon as ten receipts are pending, or `max_delay` after
+    the first of them; `close` sends whatever is pending (at shutdown). Only receipts of messages
+    whose handling is over (committed, skipped as duplicates, dead-lettered) are ever added, so a
+    late or lost delete costs a redelivery that the inbox skips, never a lost event. An entry that
+    fails for the request's own sake (`SenderFault`, e.g. a receipt handle that expired) is logged
+    and left to redelivery; other failures are tried again, `_DELETE_ATTEMPTS` times in all.
+    """
+
+    sqs: Any
+    queue_url: str
+    max_delay: float
+    log: Any
+    _pending: dict[str, _PendingDelete] = field(default_factory=dict)
+    _wake: asyncio.Event = field(default_factory=asyncio.Event)
+    _full: asyncio.Event = field(default_factory=asyncio.Event)
+    _closing: bool = False
+    _runner: asyncio.Task[None] | None = None
+
+    def add(self, receipt: str, message_id: str | None = None) -> None:
+        # Keyed by receipt: SQS rejects a whole batch that names one receipt twice.
+        self._pending.setdefault(receipt, _PendingDelete(receipt, message_id))
+        self._wake.set()
+        if len(self._pending) >= _SQS_BATCH_ENTRIES:
+            self._full.set()
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+    def start(self) -> None:
+        self._runner = asyncio.create_task(self._run(), name=f"sqs-deletes-{self.queue_url.rsplit('/', 1)[-1]}")
+
+    async def _run(self) -> None:
+        """Send batches until closed and empty (or cancelled)."""
+        while True:
+            if not self._pending:
+                if self._closing:
+                    return
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            if len(self._pending) < _SQS_BATCH_ENTRIES and not self._closing:
+                self._full.clear()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self.max_delay):
+                        await self._full.wait()
+            await self._send(self._take())
+
+    async def close(self, timeout: float) -> None:
+        """Send everything pending, giving up after `timeout` (the rest is redelivered and skipped)."""
+        self._closing = True
+        self._wake.set()
+        self._full.set()
+        runner = self._runner
+        if runner is None or runner.done():
+            if self._pending:
+                # The runner never started or already ended: send from here.
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(timeout):
+                        while self._pending:
+                            await self._send(self._take())
+            self._dropped()
+            return
+        try:
+            await asyncio.wait_for(asyncio.shield(runner), timeout)
+        except TimeoutError:
+            runner.cancel()
+            await asyncio.gather(runner, return_exceptions=True)
+        except Exception:
+            self.log.warning("queue consumer: flushing deletes at shutdown failed", exc_info=True)
+        self._dropped()
+
+    def _dropped(self) -> None:
+        if self._pending:
+            self.log.warning(
+                "queue consumer: deletes not sent before shutdown; those messages will be redelivered and skipped",
+                count=len(self._pending),
+            )
+            self._pending.clear()
+
+    def _take(self) -> list[_PendingDelete]:
+        batch = []
+        for receipt in list(self._pending)[:_SQS_BATCH_ENTRIES]:
+            batch.append(self._pending.pop(receipt))
+        return batch
+
+    async def _send(self, batch: Sequence[_PendingDelete]) -> None:
+        entries = [{"Id": str(index), "ReceiptHandle": item.receipt} for index, item in enumerate(batch)]
+        try:
+            response = await self.sqs.delete_message_batch(QueueUrl=self.queue_url, Entries=entries)
+        except Exception as exc:
+            self._retry(batch, f"{type(exc).__name__}: {exc}")
+            return
+        for failure in response.get("Failed", []):
+            item = batch[int(failure["Id"])]
+            error = f"{failure.get('Code')}: {failure.get('Message')}"
+            if failure.get("SenderFault", False):
+                # Trying again cannot help; the message comes back after its visibility timeout.
+                self.log.warning(
+                    "queue consumer: delete after commit refused; left to redelivery (the inbox skips it)",
+                    message_id=item.message_id,
+                    error=error,
+                )
+            else:
+                self._retry([item], error)
+
+    def _retry(self, items: Sequence[_PendingDelete], error: str) -> None:
+        for item in items:
+            item.attempts += 1
+            if item.attempts < _DELETE_ATTEMPTS and item.receipt not in self._pending:
+                self._pending[item.receipt] = item
+            else:
+                self.log.warning(
+                    "queue consumer: delete after commit failed; left to redelivery (the inbox skips it)",
+                    message_id=item.message_id,
+                    attempts=item.attempts,
+                    error=error,
+                )
+        if self._pending:
+            self._wake.set()
+
+
+@dataclass(slots=True)
+class LeaseKeeper:
+    """Keeps the messages in hand invisible while their handlers run, with one task for all of them.
+
+    Each message is due for an extension half a visibility timeout (at least 1 s) after it was
+    received, and again after each extension; due ones are extended together with
+    `ChangeMessageVisibilityBatch`. Fast handlers release their message before it is ever due,
+    so they cost no call at all.
+    """
+
+    sqs: Any
+    queue_url: str
+    visibility_timeout: int
+    log: Any
+    # Receipt handle -> monotonic time at which its lease needs extending.
+    _due: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def interval(self) -> float:
+        return max(1.0, self.visibility_timeout / 2)
+
+    def hold(self, receipt: str, received_at: float) -> None:
+        self._due[receipt] = received_at + self.interval
+
+    def release(self, receipt: str) -> None:
+        self._due.pop(receipt, None)
+
+    async def run(self) -> None:
+        # Checked often enough that an extension lands well before the lease runs out.
+        tick = min(1.0, self.interval / 4)
+        while True:
+            await asyncio.sleep(tick)
+            if self._due:
+                await self.extend_due()
+
+    async def extend_due(self) -> None:
+        now = time.monotonic()
+        due = [receipt for receipt, at in self._due.items() if at <= now]
+        for start in range(0, len(due), _SQS_BATCH_ENTRIES):
+            chunk = due[start : start + _SQS_BATCH_ENTRIES]
+            try:
+                response = await self.sqs.change_message_visibility_batch(
+                    QueueUrl=self.queue_url,
+                    Entries=[
+                        {"Id": str(index), "ReceiptHandle": receipt, "VisibilityTimeout": self.visibility_timeout}
+                        for index, receipt in enumerate(chunk)
+                    ],
+                )
+            except Exception:
+                # Still due: tried again at the next tick.
+                self.log.warning("queue consumer: could not extend visibility", count=len(chunk), exc_info=True)
+                continue
+            failed = {int(failure["Id"]): failure for failure in response.get("Failed", [])}
+            extended_at = time.monotonic()
+            for index, receipt in enumerate(chunk):
+                if receipt not in self._due:
+                    continue  # finished meanwhile; a failure for it does not matter
+                if index in failed:
+                    failure = failed[index]
+                    self.log.warning(
+                        "queue consumer: could not extend visibility",
+                        error=f"{failure.get('Code')}: {failure.get('Message')}",
+                    )
+                else:
+                    self._due[receipt] = extended_at + self.interval
+            extended = len(chunk) - len(failed)
+            if extended:
+                self.log.info("queue consumer: handlers still running; visibility extended", count=extended)
 
 
 def _dead_letter_url(queue_url: str, redrive_policy: str) -> str:

@@ -6,6 +6,7 @@ Nothing here touches the running services' schemas or queues: names carry a rand
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -200,3 +201,45 @@ async def background() -> AsyncIterator[Callable[[Awaitable[None]], asyncio.Task
     results = await asyncio.gather(*tasks, return_exceptions=True)
     crashed = [r for r in results if isinstance(r, Exception)]
     assert not crashed, f"a background worker crashed: {crashed}"
+
+
+Intercept = Callable[..., Awaitable[Any]]
+
+
+class _InterceptingClient:
+    def __init__(self, real: Any, intercepts: dict[str, Intercept]) -> None:
+        self._real = real
+        self._intercepts = intercepts
+
+    def __getattr__(self, name: str) -> Any:
+        intercept = self._intercepts.get(name)
+        if intercept is None:
+            return getattr(self._real, name)
+
+        async def call(**request: Any) -> Any:
+            return await intercept(self._real, **request)
+
+        return call
+
+
+class InterceptingAws:
+    """Stands in for `AwsClients`: every call goes to the real endpoint, except the operations named
+    in `intercepts`, which get `(real_client, **request)` and decide (spy on, alter or fake a reply)."""
+
+    def __init__(self, real: AwsClients, **intercepts: Intercept) -> None:
+        self.real = real
+        self.intercepts = intercepts
+
+    @contextlib.asynccontextmanager
+    async def _client(self, service_name: str) -> AsyncIterator[_InterceptingClient]:
+        async with self.real.client(service_name) as client:
+            yield _InterceptingClient(client, self.intercepts)
+
+    def client(self, service_name: str) -> Any:
+        return self._client(service_name)
+
+
+@pytest.fixture
+def intercepting_aws(aws: AwsClients) -> Callable[..., InterceptingAws]:
+    """`intercepting_aws(delete_message_batch=spy)`: the stack's AWS endpoint with some calls intercepted."""
+    return lambda **intercepts: InterceptingAws(aws, **intercepts)

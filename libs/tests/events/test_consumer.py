@@ -203,3 +203,185 @@ def test_handlers_for_unknown_event_types_fail_at_start() -> None:
     handlers: dict[str, Callable[..., Any]] = {"ProductDeletd": remember}
     with pytest.raises(ValueError, match="ProductDeletd"):
         queue_consumer_worker("search-products", handlers)
+
+
+# -- batched deletes ---------------------------------------------------------------------------
+class DeleteSpy:
+    """Intercepts the consumer's receives and batch deletes: which event each receipt belongs to,
+    and which receipts were deleted, batch by batch. `sabotage(receipt, entries)` may alter a batch."""
+
+    def __init__(self) -> None:
+        self.event_of: dict[str, UUID] = {}
+        self.received: list[UUID] = []
+        self.batches: list[list[UUID]] = []
+        self.single_deletes = 0
+
+    async def receive_message(self, sqs: Any, **request: Any) -> Any:
+        response = await sqs.receive_message(**request)
+        for message in response.get("Messages", []):
+            event_id = decode_event(message["Body"])[0].id
+            self.event_of[message["ReceiptHandle"]] = event_id
+            self.received.append(event_id)
+        return response
+
+    async def delete_message_batch(self, sqs: Any, **request: Any) -> Any:
+        self.batches.append([self.event_of[entry["ReceiptHandle"]] for entry in request["Entries"]])
+        return await self.sabotage(sqs, request)
+
+    async def sabotage(self, sqs: Any, request: dict[str, Any]) -> Any:
+        return await sqs.delete_message_batch(**request)
+
+    async def delete_message(self, sqs: Any, **request: Any) -> Any:
+        self.single_deletes += 1
+        return await sqs.delete_message(**request)
+
+    def intercepts(self) -> dict[str, Any]:
+        return {
+            "receive_message": self.receive_message,
+            "delete_message_batch": self.delete_message_batch,
+            "delete_message": self.delete_message,
+        }
+
+    @property
+    def deleted(self) -> list[UUID]:
+        return [event_id for batch in self.batches for event_id in batch]
+
+
+async def test_batch_delete_removes_only_messages_whose_transaction_committed(
+    scratch_db: Database, intercepting_aws: Any, topology_factory: Any, background: Any, eventually: Any
+) -> None:
+    # Failing messages come back after 1 s; moved to the dead-letter queue after 2 receives.
+    topology = await topology_factory(max_receive_count=2, visibility_timeout=5)
+    envelopes = [new_envelope(product_deleted(), source="tests") for _ in range(10)]
+    failing = {envelope.id for envelope in envelopes[::3]}
+
+    async def sometimes_broken(session: AsyncSession, envelope: Envelope, data: EventData) -> None:
+        await remember(session, envelope, data)
+        if envelope.id in failing:
+            raise RuntimeError("this one rolls back")
+
+    async with topology.aws.client("sqs") as sqs:
+        await sqs.send_message_batch(
+            QueueUrl=topology.queue_url,
+            Entries=[{"Id": str(n), "MessageBody": encode_envelope(e).decode()} for n, e in enumerate(envelopes)],
+        )
+    spy = DeleteSpy()
+    background(
+        consumer(scratch_db, intercepting_aws(**spy.intercepts()), topology, {"ProductDeleted": sometimes_broken}).run()
+    )
+
+    async def failures_dead_lettered() -> bool:
+        return await topology.depth(topology.queue_url) == 0
+
+    await eventually(failures_dead_lettered, timeout=15)
+    committed = {envelope.id for envelope in envelopes} - failing
+    assert sorted(spy.deleted) == sorted(committed)  # each committed one once, no failed one ever
+    assert spy.single_deletes == 0
+    assert len(spy.batches) < len(committed)  # batched: the first receive handled several at once
+    assert await effects(scratch_db) == len(committed)
+    dead = await topology.drain(topology.dead_letter_url, expect=len(failing))
+    assert {decode_event(m["Body"])[0].id for m in dead} == failing
+
+
+async def test_a_refused_batch_entry_is_redelivered_and_skipped_by_the_inbox(
+    scratch_db: Database, intercepting_aws: Any, topology_factory: Any, background: Any, eventually: Any
+) -> None:
+    topology = await topology_factory(visibility_timeout=1)
+    envelopes = [new_envelope(product_deleted(), source="tests") for _ in range(3)]
+    for envelope in envelopes:
+        await topology.send(encode_envelope(envelope))
+    spy = DeleteSpy()
+    refused: list[UUID] = []
+
+    async def refuse_one(sqs: Any, request: dict[str, Any]) -> Any:
+        # The first entry of the first batch gets a receipt SQS does not know: it lands in `Failed`.
+        if not refused:
+            first = request["Entries"][0]
+            refused.append(spy.event_of[first["ReceiptHandle"]])
+            request["Entries"][0] = {**first, "ReceiptHandle": "not-a-receipt-handle"}
+        response = await sqs.delete_message_batch(**request)
+        if len(spy.batches) == 1:
+            assert [failure["Id"] for failure in response["Failed"]] == [request["Entries"][0]["Id"]]
+        return response
+
+    spy.sabotage = refuse_one  # type: ignore[method-assign]
+    calls: list[UUID] = []
+
+    async def counting(session: AsyncSession, envelope: Envelope, data: EventData) -> None:
+        calls.append(envelope.id)
+        await remember(session, envelope, data)
+
+    background(consumer(scratch_db, intercepting_aws(**spy.intercepts()), topology, {"ProductDeleted": counting}).run())
+
+    async def queue_empty() -> bool:
+        return await topology.depth(topology.queue_url) == 0
+
+    await eventually(queue_empty, timeout=15)
+    [victim] = refused
+    assert spy.received.count(victim) == 2  # came back after its visibility timeout ...
+    assert sorted(calls) == sorted(e.id for e in envelopes)  # ... and the inbox skipped it
+    assert await effects(scratch_db) == 3
+    assert spy.deleted.count(victim) == 2
+    assert await topology.depth(topology.dead_letter_url) == 0
+
+
+async def test_a_batch_entry_failing_on_the_server_side_is_deleted_on_retry(
+    scratch_db: Database, intercepting_aws: Any, topology_factory: Any, background: Any, eventually: Any
+) -> None:
+    # A long visibility timeout: the message can only leave the queue by the consumer's retry.
+    topology = await topology_factory(visibility_timeout=60)
+    envelope = new_envelope(product_deleted(), source="tests")
+    await topology.send(encode_envelope(envelope))
+    spy = DeleteSpy()
+
+    async def fail_first_time(sqs: Any, request: dict[str, Any]) -> Any:
+        if len(spy.batches) == 1:
+            return {
+                "Successful": [],
+                "Failed": [
+                    {"Id": entry["Id"], "SenderFault": False, "Code": "InternalError", "Message": "try again"}
+                    for entry in request["Entries"]
+                ],
+            }
+        return await sqs.delete_message_batch(**request)
+
+    spy.sabotage = fail_first_time  # type: ignore[method-assign]
+    background(consumer(scratch_db, intercepting_aws(**spy.intercepts()), topology, {"ProductDeleted": remember}).run())
+
+    async def queue_empty() -> bool:
+        return await topology.depth(topology.queue_url) == 0
+
+    await eventually(queue_empty, timeout=5)
+    assert spy.batches == [[envelope.id], [envelope.id]]
+    assert spy.received == [envelope.id]
+    assert await effects(scratch_db) == 1
+
+
+async def test_shutdown_sends_the_pending_deletes(
+    scratch_db: Database, aws: AwsClients, topology_factory: Any, eventually: Any
+) -> None:
+    topology = await topology_factory(visibility_timeout=60)
+    envelopes = [new_envelope(product_deleted(), source="tests") for _ in range(3)]
+    for envelope in envelopes:
+        await topology.send(encode_envelope(envelope))
+    # Deletes would wait a minute for company; cancelling the consumer must not leave them behind.
+    lingering = QueueConsumer(
+        scratch_db,
+        aws,
+        queue_url=topology.queue_url,
+        handlers={"ProductDeleted": remember},
+        consumer="tests",
+        wait_time_seconds=1,
+        delete_delay_seconds=60,
+    )
+    task = asyncio.create_task(lingering.run())
+
+    async def applied() -> bool:
+        return await effects(scratch_db) == 3
+
+    await eventually(applied)
+    assert await topology.depth(topology.queue_url) == 3  # handled, not deleted yet
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert await topology.depth(topology.queue_url) == 0

@@ -12,6 +12,8 @@ from uuid import UUID, uuid4
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from opentelemetry import trace
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from sqlalchemy import MetaData, func, select, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -237,3 +239,85 @@ async def test_prune_removes_only_old_sent_rows(scratch_db: Database, aws: AwsCl
     async with scratch_db.engine.connect() as conn:
         left = set((await conn.execute(select(OutboxMessage.id))).scalars())
     assert left == {recent, unsent}
+
+
+async def test_a_failed_entry_of_a_publish_batch_is_retried_and_not_marked_sent(
+    scratch_db: Database, aws: AwsClients, intercepting_aws: Any, topology: Any, background: Any, eventually: Any
+) -> None:
+    ids = await record(scratch_db, 4)
+    unlucky = ids[1]
+
+    async def one_entry_fails(sns: Any, **request: Any) -> Any:
+        # SNS accepts the batch but reports one entry as failed (and does not deliver it).
+        entries = request["PublishBatchRequestEntries"]
+        [failing] = [e for e in entries if decode_event(e["Message"])[0].id == unlucky]
+        request["PublishBatchRequestEntries"] = [e for e in entries if e is not failing]
+        response = await sns.publish_batch(**request)
+        response["Failed"] = [
+            *response.get("Failed", []),
+            {"Id": failing["Id"], "Code": "InternalError", "Message": "try again", "SenderFault": False},
+        ]
+        return response
+
+    flaky = intercepting_aws(publish_batch=one_entry_fails)
+    async with flaky.client("sns") as sns:
+        assert await OutboxRelay(scratch_db, flaky, topic_arn=topology.topic_arn_for).relay_batch(sns) == 4
+    async with AsyncSession(scratch_db.engine) as session:
+        rows = {row.id: row for row in (await session.execute(select(OutboxMessage))).scalars()}
+    assert rows[unlucky].sent_at is None
+    assert rows[unlucky].attempts == 1
+    assert rows[unlucky].last_error == "InternalError: try again"
+    assert rows[unlucky].available_at - rows[unlucky].created_at >= timedelta(seconds=1)
+    assert all(rows[i].sent_at is not None and rows[i].last_error is None for i in ids if i != unlucky)
+
+    # The next relay takes it up once its backoff has passed; the others are not sent again.
+    background(OutboxRelay(scratch_db, aws, topic_arn=topology.topic_arn_for, poll_interval_seconds=0.2).run())
+
+    async def all_sent() -> bool:
+        return await pending(scratch_db) == 0
+
+    await eventually(all_sent, timeout=10)
+    messages = await topology.drain(topology.queue_url, expect=4)
+    assert event_ids(messages) == Counter(ids)
+    async with AsyncSession(scratch_db.engine) as session:
+        row = await session.get_one(OutboxMessage, unlucky)
+    assert row.attempts == 2
+    assert row.last_error is None
+
+
+async def test_twenty_five_rows_go_out_in_three_publish_calls_completely_and_once(
+    scratch_db: Database,
+    intercepting_aws: Any,
+    topology: Any,
+    spans: InMemorySpanExporter,
+) -> None:
+    writer_trace = trace.get_tracer("tests").start_span("POST /v1/things")
+    with trace.use_span(writer_trace, end_on_exit=True):
+        ids = await record(scratch_db, 25)
+    calls: list[list[dict[str, Any]]] = []
+
+    async def spy(sns: Any, **request: Any) -> Any:
+        calls.append(request["PublishBatchRequestEntries"])
+        return await sns.publish_batch(**request)
+
+    counted = intercepting_aws(publish_batch=spy)
+    relay = OutboxRelay(scratch_db, counted, topic_arn=topology.topic_arn_for)
+    async with counted.client("sns") as sns:
+        assert await relay.relay_batch(sns) == 25
+        assert await relay.relay_batch(sns) == 0
+    assert sorted(len(entries) for entries in calls) == [5, 10, 10]
+    assert await pending(scratch_db) == 0
+
+    messages = await topology.drain(topology.queue_url, expect=25)
+    assert event_ids(messages) == Counter(ids)
+    # Each entry carries its own attributes: the event type and the traceparent of its own PRODUCER
+    # span, in the writer's trace.
+    trace_id = f"{writer_trace.get_span_context().trace_id:032x}"
+    parents = set()
+    for message in messages:
+        attributes = message["MessageAttributes"]
+        assert attributes["event_type"]["StringValue"] == "ProductDeleted"
+        _version, message_trace, parent_span, _flags = attributes["traceparent"]["StringValue"].split("-")
+        assert message_trace == trace_id
+        parents.add(parent_span)
+    assert len(parents) == 25
