@@ -115,7 +115,7 @@ class PartialStack(Stack):
         for route in self.routes:
             await self._spawn_service(route, env)
         if self.with_gateway:
-            self._spawn_gateway(env)
+            await self._spawn_gateway(env)
         for route in self.routes:
             await wait_ready(self.service_url(route.name) + "/ready", self.process(route.name),
                              self.config.ready_timeout_seconds)

@@ -47,7 +47,7 @@ VARIANTS: dict[str, tuple[str, str, dict[str, str]]] = {
 }
 # Which cases each named benchmark needs; `all` runs the union, sharing one set of processes.
 CASES_OF: dict[str, tuple[str, ...]] = {
-    "gateway": ("pk", "me_direct", "me_gateway", "gw_uvloop"),
+    "gateway": ("pk", "me_direct", "me_gateway", "gw_aiohttp"),
     "profile": ("pk", "me_direct"),
     "token": ("json", "token_probe", "me_rejected", "me_direct"),
     "cpu": (),
@@ -61,12 +61,12 @@ CPU_CASES_OF: dict[str, tuple[str, ...]] = {
 }
 DEFAULT_NAMES = ("gateway", "profile", "token", "cpu")
 
-CASE_ORDER = ("json", "pk", "token_probe", "me_rejected", "me_direct", "me_gateway", "gw_uvloop", *VARIANTS)
-GATEWAY_ON_UVLOOP = "from bench.variants import run_gateway_on_uvloop; run_gateway_on_uvloop()"
+CASE_ORDER = ("json", "pk", "token_probe", "me_rejected", "me_direct", "me_gateway", "gw_aiohttp", *VARIANTS)
+GATEWAY_AIOHTTP = "from bench.variants import run_gateway_aiohttp; run_gateway_aiohttp()"
 
 GOALS = (
     Goal("gateway costs at most 20% of throughput on a DB-backed call", "me_gateway", "me_direct", 0.80),
-    Goal("variant: the same gateway on uvloop, vs direct", "gw_uvloop", "me_direct"),
+    Goal("variant: the aiohttp gateway (the one replaced), vs direct", "gw_aiohttp", "me_direct"),
     Goal("GET /v1/users/me reaches at least 50% of the bare asyncpg PK baseline", "me_direct", "pk", 0.50),
     Goal("token check alone (bare Litestar + platform TokenVerifier) vs bare JSON", "token_probe", "json"),
     Goal("user service token check, rejected before any DB work (401) vs bare JSON", "me_rejected", "json"),
@@ -219,14 +219,14 @@ async def run_user_benchmarks(
                     versus="me_direct", pids=lambda: [user_pid, gateway_pid], db_pids=db_pids,
                     part=("gateway", lambda: [gateway_pid]),
                 )
-            if "gw_uvloop" in keys:
-                url = stack.spawn_gateway_variant("gw_uvloop", GATEWAY_ON_UVLOOP)
-                await wait_ready(url + "/_gateway/health", stack.process("gw_uvloop"))
-                gw_uvloop_pid = stack.pid("gw_uvloop")
-                by_key["gw_uvloop"] = Case(
-                    "gw_uvloop", "variant: via the gateway on uvloop", Target(url + "/v1/users/me", tokens),
-                    versus="me_direct", pids=lambda: [user_pid, gw_uvloop_pid], db_pids=db_pids,
-                    part=("gateway", lambda: [gw_uvloop_pid]),
+            if "gw_aiohttp" in keys:
+                url = stack.spawn_gateway_variant("gw_aiohttp", GATEWAY_AIOHTTP)
+                await wait_ready(url + "/_gateway/health", stack.process("gw_aiohttp"))
+                gw_aiohttp_pid = stack.pid("gw_aiohttp")
+                by_key["gw_aiohttp"] = Case(
+                    "gw_aiohttp", "variant: via the aiohttp gateway (replaced)", Target(url + "/v1/users/me", tokens),
+                    versus="me_direct", pids=lambda: [user_pid, gw_aiohttp_pid], db_pids=db_pids,
+                    part=("gateway", lambda: [gw_aiohttp_pid]),
                 )
             variant_urls = {
                 key: await stack.spawn_variant(key, "user", factory, env)

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from litestar import Litestar
@@ -161,14 +162,9 @@ def create_user_app_lean() -> Litestar:
     return _user_app()
 
 
-def run_gateway_on_uvloop() -> None:
-    """The dev gateway, unchanged, on uvloop (the event loop uvicorn gives the services) instead of asyncio's
-    default loop: `python -c "from bench.variants import run_gateway_on_uvloop; run_gateway_on_uvloop()" --port N`."""
-    import asyncio
-
-    import uvloop
-
+def run_gateway_aiohttp() -> None:
+    """The dev gateway's aiohttp implementation (the reference the lean httptools proxy replaced):
+    `python -c "from bench.variants import run_gateway_aiohttp; run_gateway_aiohttp()" --port N`."""
     from commerce_platform.devstack.gateway import main
 
-    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
-    main()
+    main([*sys.argv[1:], "--impl", "aiohttp"])

@@ -1,8 +1,18 @@
 """The local gateway stands in for the ALB: every routing-table prefix reaches its own service,
 and requests pass through unchanged (method, headers, body, status)."""
 
+import asyncio
+import json
+import os
+import socket
+import sys
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
 import aiohttp
 import pytest
+from aiohttp import web
 
 from commerce_platform.devstack.launcher import Stack
 from commerce_platform.routing import SERVICES
@@ -67,3 +77,314 @@ async def test_every_service_is_ready_and_serves_openapi(stack: Stack, http: aio
             assert "/health" in paths
             for prefix in route.path_prefixes:
                 assert any(p.startswith(prefix) for p in paths), (route.name, prefix)
+
+
+# --- The proxy itself, against small upstreams started here (no stack needed) ----------------------
+#
+# The gateway runs as the launcher runs it (`python -m commerce_platform.devstack.gateway`), with
+# the service URLs pointing at: an aiohttp echo app (user), a raw server that answers one request
+# per connection and drops the connection when the next one comes (product: a pooled connection
+# the service closed while idle), an aiohttp app closing idle keep-alive connections after 0.3 s
+# (cart), and nothing at all (payment).
+
+ECHO_CHUNK = b"0123456789abcdef" * 256  # 4 KiB
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def _echo(request: web.Request) -> web.StreamResponse:
+    tail = request.match_info["tail"]
+    if tail == "slow":
+        await asyncio.sleep(1.5)
+    if tail == "chunked":
+        response = web.StreamResponse(headers={"content-type": "application/octet-stream"})
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        for _ in range(64):
+            await response.write(ECHO_CHUNK)
+        await response.write_eof()
+        return response
+    if tail == "no-content":
+        return web.Response(status=204, headers={"x-upstream": "yes"})
+    body = await request.read()
+    return web.json_response(
+        {
+            "method": request.method,
+            "target": request.raw_path,
+            "headers": [[k, v] for k, v in request.headers.items()],
+            "body": body.decode(errors="replace"),
+            "body_length": len(body),
+        },
+        headers={"x-upstream": "echo", "set-cookie": "a=1"},
+    )
+
+
+async def _one_request_per_connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    try:
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = 0
+        for line in head.split(b"\r\n"):
+            if line.lower().startswith(b"content-length:"):
+                length = int(line.split(b":")[1])
+        await reader.readexactly(length)
+        target = head.split(b" ")[1]
+        if target.startswith(b"/v1/products/close-delimited"):
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\n" + b"until-close " * 20000)
+            await writer.drain()
+            return
+        body = b'{"served": "fresh connection"}'
+        head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body)
+        writer.write(head + body)
+        await writer.drain()
+        await reader.read(1)  # the next request on this connection: dropped unanswered
+    except (asyncio.IncompleteReadError, ConnectionError):
+        pass
+    finally:
+        writer.close()
+
+
+@dataclass
+class ProxyRig:
+    url: str
+    port: int
+
+
+@pytest.fixture(scope="module")
+async def rig() -> AsyncIterator[ProxyRig]:
+    echo_app = web.Application(client_max_size=8 * 1024 * 1024)
+    echo_app.router.add_route("*", "/v1/users/{tail:.*}", _echo)
+    echo = web.AppRunner(echo_app, access_log=None)
+    idle_closing_app = web.Application()
+    idle_closing_app.router.add_route("*", "/{tail:.*}", _echo)
+    idle_closing = web.AppRunner(idle_closing_app, access_log=None, keepalive_timeout=0.3)
+    ports = {name: _free_port() for name in ("user", "product", "cart", "payment", "gateway")}
+    for runner, name in ((echo, "user"), (idle_closing, "cart")):
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", ports[name]).start()
+    raw = await asyncio.start_server(_one_request_per_connection, "127.0.0.1", ports["product"])
+    env = dict(os.environ)
+    env.pop("GATEWAY_IMPL", None)
+    for route in SERVICES:  # payment (and the rest) point at ports nobody listens on
+        env[route.url_env_var] = f"http://127.0.0.1:{ports.get(route.name, ports['payment'])}"
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "commerce_platform.devstack.gateway", "--port", str(ports["gateway"]), env=env
+    )
+    url = f"http://127.0.0.1:{ports['gateway']}"
+    try:
+        async with aiohttp.ClientSession() as session:
+            for _ in range(100):
+                try:
+                    async with session.get(f"{url}/_gateway/health") as resp:
+                        if resp.status == 200:
+                            break
+                except aiohttp.ClientConnectionError:
+                    await asyncio.sleep(0.1)
+            else:
+                raise RuntimeError("the gateway did not start")
+        yield ProxyRig(url=url, port=ports["gateway"])
+    finally:
+        process.terminate()
+        await process.wait()
+        raw.close()
+        await echo.cleanup()
+        await idle_closing.cleanup()
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
+        yield session
+
+
+async def _raw_exchange(port: int, data: bytes, *, half_close: bool = False) -> bytes:
+    """Send raw bytes to the gateway; everything it answers until it closes (or 3 s of silence)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(data)
+    if half_close:
+        writer.write_eof()
+    chunks = []
+    try:
+        while chunk := await asyncio.wait_for(reader.read(65536), 3):
+            chunks.append(chunk)
+    except TimeoutError:
+        pass
+    writer.close()
+    return b"".join(chunks)
+
+
+def _headers(pairs: list[list[str]]) -> dict[str, str]:
+    return {k.lower(): v for k, v in pairs}
+
+
+async def test_proxy_passes_request_through_with_forwarded_headers(
+    rig: ProxyRig, client: aiohttp.ClientSession
+) -> None:
+    async with client.post(
+        f"{rig.url}/v1/users/echo?a=1&b=%20x",
+        data=b"hello upstream",
+        headers={"X-Forwarded-For": "203.0.113.9", "X-Custom": "kept", "Host": "shop.example"},
+    ) as resp:
+        assert resp.status == 200
+        assert resp.headers["x-upstream"] == "echo"
+        assert resp.headers["set-cookie"] == "a=1"
+        echoed = await resp.json()
+    assert echoed["method"] == "POST"
+    assert echoed["target"] == "/v1/users/echo?a=1&b=%20x"
+    assert echoed["body"] == "hello upstream"
+    headers = _headers(echoed["headers"])
+    assert headers["x-custom"] == "kept"
+    assert headers["x-forwarded-for"] == "203.0.113.9, 127.0.0.1"
+    assert headers["x-forwarded-proto"] == "http"
+    assert headers["x-forwarded-host"] == "shop.example"
+    assert headers["host"].startswith("127.0.0.1:")
+    assert headers["content-length"] == "14"
+
+
+async def test_proxy_unrouted_path_and_health(rig: ProxyRig, client: aiohttp.ClientSession) -> None:
+    async with client.get(f"{rig.url}/v1/nothing-here") as resp:
+        assert resp.status == 404
+        assert resp.content_type == "application/problem+json"
+        body = await resp.json(content_type=None)
+        assert body["status"] == 404
+        assert body["instance"] == "/v1/nothing-here"
+    async with client.get(f"{rig.url}/_gateway/health") as resp:
+        assert resp.status == 200
+        assert await resp.json() == {"status": "ok"}
+
+
+async def test_proxy_chunked_request_body_arrives_whole(rig: ProxyRig, client: aiohttp.ClientSession) -> None:
+    async def chunks() -> AsyncIterator[bytes]:
+        for i in range(10):
+            yield f"part-{i};".encode()
+
+    async with client.put(f"{rig.url}/v1/users/echo", data=chunks()) as resp:
+        assert resp.status == 200
+        echoed = await resp.json()
+    assert echoed["body"] == "".join(f"part-{i};" for i in range(10))
+    assert "transfer-encoding" not in _headers(echoed["headers"])
+
+
+async def test_proxy_chunked_upstream_response(rig: ProxyRig, client: aiohttp.ClientSession) -> None:
+    async with client.get(f"{rig.url}/v1/users/chunked") as resp:
+        assert resp.status == 200
+        assert await resp.read() == ECHO_CHUNK * 64
+
+
+async def test_proxy_close_delimited_upstream_response(rig: ProxyRig, client: aiohttp.ClientSession) -> None:
+    for _ in range(2):
+        async with client.get(f"{rig.url}/v1/products/close-delimited") as resp:
+            assert resp.status == 200
+            assert await resp.read() == b"until-close " * 20000
+
+
+async def test_proxy_body_limit_is_413(rig: ProxyRig, client: aiohttp.ClientSession) -> None:
+    limit = 2 * 1024 * 1024
+    async with client.post(f"{rig.url}/v1/users/echo", data=b"x" * limit) as resp:
+        assert resp.status == 200
+        assert (await resp.json())["body_length"] == limit
+    async with client.post(f"{rig.url}/v1/users/echo", data=b"x" * (limit + 1)) as resp:
+        assert resp.status == 413
+        assert resp.content_type == "application/problem+json"
+
+    async def too_much() -> AsyncIterator[bytes]:
+        for _ in range(48):
+            yield b"y" * 65536
+
+    async with client.post(f"{rig.url}/v1/users/echo", data=too_much()) as resp:
+        assert resp.status == 413
+    # Expect: 100-continue: refused before the body is sent, accepted otherwise.
+    answer = await _raw_exchange(
+        rig.port, b"POST /v1/users/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 9999999\r\nExpect: 100-continue\r\n\r\n"
+    )
+    assert answer.startswith(b"HTTP/1.1 413 ")
+    async with client.post(f"{rig.url}/v1/users/echo", data=b"z" * 5000, expect100=True) as resp:
+        assert resp.status == 200
+        echoed = await resp.json()
+        assert echoed["body_length"] == 5000
+        assert "expect" not in _headers(echoed["headers"])
+
+
+async def test_proxy_head_and_204_have_no_body_and_keep_the_connection(rig: ProxyRig) -> None:
+    answer = await _raw_exchange(
+        rig.port,
+        b"HEAD /v1/users/echo HTTP/1.1\r\nHost: x\r\n\r\n"
+        b"GET /v1/users/no-content HTTP/1.1\r\nHost: x\r\n\r\n"
+        b"HEAD /v1/users/echo HTTP/1.1\r\nHost: x\r\n\r\n"
+        b"GET /v1/users/echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    # Pipelined: four answers, in order, then the close the last request asked for.
+    head1, rest = answer.split(b"\r\n\r\n", 1)
+    assert head1.startswith(b"HTTP/1.1 200 ")
+    assert b"content-length: 0" not in head1.lower()  # upstream's length of the GET body, kept
+    no_content, rest = rest.split(b"\r\n\r\n", 1)
+    assert no_content.startswith(b"HTTP/1.1 204 ")
+    assert b"x-upstream: yes" in no_content.lower()
+    head2, rest = rest.split(b"\r\n\r\n", 1)
+    assert head2.startswith(b"HTTP/1.1 200 ")
+    last, body = rest.split(b"\r\n\r\n", 1)
+    assert last.startswith(b"HTTP/1.1 200 ")
+    assert b"connection: close" in last.lower()
+    assert json.loads(body)["method"] == "GET"
+
+
+async def test_proxy_answers_a_client_that_half_closed(rig: ProxyRig) -> None:
+    answer = await _raw_exchange(rig.port, b"GET /v1/users/echo HTTP/1.1\r\nHost: x\r\n\r\n", half_close=True)
+    assert answer.startswith(b"HTTP/1.1 200 ")
+    assert json.loads(answer.split(b"\r\n\r\n", 1)[1])["method"] == "GET"
+
+
+async def test_proxy_malformed_request_is_400(rig: ProxyRig) -> None:
+    answer = await _raw_exchange(rig.port, b"NOT HTTP AT ALL\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.1 400 ")
+    assert b"application/problem+json" in answer
+
+
+async def test_proxy_retries_idempotent_request_on_stale_connection(
+    rig: ProxyRig, client: aiohttp.ClientSession
+) -> None:
+    # Every second request on a product connection meets a connection the service dropped.
+    for _ in range(3):
+        async with client.get(f"{rig.url}/v1/products/x") as resp:
+            assert resp.status == 200, await resp.text()
+            assert await resp.json() == {"served": "fresh connection"}
+    # A POST may have reached the service: not retried, a 503 problem instead.
+    async with client.post(f"{rig.url}/v1/products/x", data=b"{}") as resp:
+        assert resp.status == 503
+        assert resp.content_type == "application/problem+json"
+
+
+async def test_proxy_survives_upstream_closing_idle_connections(rig: ProxyRig, client: aiohttp.ClientSession) -> None:
+    for _ in range(3):
+        async with client.post(f"{rig.url}/v1/cart/echo", data=b"not idempotent") as resp:
+            assert resp.status == 200
+        await asyncio.sleep(0.6)  # the cart stand-in closes idle keep-alive connections after 0.3 s
+
+
+async def test_proxy_upstream_down_is_503_problem(rig: ProxyRig, client: aiohttp.ClientSession) -> None:
+    async with client.get(f"{rig.url}/v1/payments/anything") as resp:
+        assert resp.status == 503
+        assert resp.content_type == "application/problem+json"
+        body = await resp.json(content_type=None)
+        assert body["status"] == 503
+        assert "payment" in body["detail"]
+
+
+async def test_proxy_slow_upstream_does_not_block_others(rig: ProxyRig, client: aiohttp.ClientSession) -> None:
+    async def slow() -> float:
+        async with client.get(f"{rig.url}/v1/users/slow") as resp:
+            assert resp.status == 200
+            return time.monotonic()
+
+    slow_task = asyncio.create_task(slow())
+    await asyncio.sleep(0.1)
+    started = time.monotonic()
+    for _ in range(5):
+        async with client.get(f"{rig.url}/v1/users/echo") as resp:
+            assert resp.status == 200
+    assert time.monotonic() - started < 1.0
+    assert not slow_task.done()
+    assert await slow_task - started > 1.0

@@ -1,19 +1,27 @@
 """The local gateway on 8080: stands in for the ALB, routing by the routing table's path prefixes.
 
 Method, headers, body and status pass through unchanged (hop-by-hop headers aside, as any proxy
-does); X-Forwarded-* are added the way the ALB adds them. Uses one keep-alive aiohttp session, the
-same client the services use for their own calls.
+does); X-Forwarded-* are added the way the ALB adds them. The aiohttp implementation uses one
+keep-alive aiohttp session, the same client the services use for their own calls.
+
+Two implementations, same behaviour: by default the lean asyncio+httptools proxy in
+`gateway_proxy`, a third of the CPU per proxied request (35-50 µs against 110-165 µs for aiohttp's
+server and client, small JSON behind it; 70 against 150 in `bench gateway`); the aiohttp one below
+stays as the reference and fallback (`--impl aiohttp` or `GATEWAY_IMPL=aiohttp`).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
+import os
 
 import aiohttp
 from aiohttp import web
 
+from commerce_platform.devstack import gateway_proxy
 from commerce_platform.routing import GATEWAY_PORT, route_for_path
 from commerce_platform.settings import service_url
 
@@ -101,13 +109,33 @@ def _use_uvloop() -> None:
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
 
 
-def main() -> None:
+def default_impl() -> str:
+    return os.environ.get("GATEWAY_IMPL") or "httptools"
+
+
+def run(host: str = "127.0.0.1", port: int = GATEWAY_PORT, impl: str | None = None) -> None:
+    """Serve the gateway on host:port until interrupted; `impl` "httptools" (lean) or "aiohttp"."""
+    impl = impl or default_impl()
+    _use_uvloop()
+    if impl == "aiohttp":
+        web.run_app(create_gateway(), host=host, port=port, access_log=None, print=None)
+    elif impl == "httptools":
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(gateway_proxy.serve(host, port))
+    else:
+        raise ValueError(f"unknown gateway implementation {impl!r}: httptools or aiohttp")
+
+
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Local gateway standing in for the ALB")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=GATEWAY_PORT)
-    args = parser.parse_args()
-    _use_uvloop()
-    web.run_app(create_gateway(), host=args.host, port=args.port, access_log=None, print=None)
+    parser.add_argument(
+        "--impl", choices=("httptools", "aiohttp"), default=None,
+        help="the lean asyncio+httptools proxy or the aiohttp one (default: GATEWAY_IMPL, else httptools)",
+    )
+    args = parser.parse_args(argv)
+    run(args.host, args.port, args.impl)
 
 
 if __name__ == "__main__":

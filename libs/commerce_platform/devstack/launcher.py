@@ -116,7 +116,7 @@ class Stack:
         self._env = env
         for route in SERVICES:
             await self._spawn_service(route, env)
-        self._spawn_gateway(env)
+        await self._spawn_gateway(env)
         await self._wait_until_ready()
         self.progress(f"stack ready in {time.perf_counter() - started:.1f}s")
 
@@ -314,32 +314,37 @@ class Stack:
         return env
 
     async def _spawn_service(self, route: ServiceRoute, base_env: Mapping[str, str]) -> None:
-        env = self._service_env(route, base_env)
-        log_path = self.log_dir / f"{route.name}.log"
+        host, port = "127.0.0.1", self.port(route)
+        argv = [
+            sys.executable, "-m", "uvicorn", "--factory", route.app_factory, "--host", host, "--port", str(port),
+            "--no-access-log", "--timeout-graceful-shutdown", "5",
+        ]
+        await self._spawn(
+            route.name, "commerce_platform.devstack.forkserver:run_uvicorn", (route.app_factory, host, port),
+            argv, self._service_env(route, base_env),
+        )
+
+    async def _spawn_gateway(self, base_env: Mapping[str, str]) -> None:
+        argv = [sys.executable, "-m", "commerce_platform.devstack.gateway", "--port", str(self.gateway_port)]
+        await self._spawn(
+            "gateway", "commerce_platform.devstack.gateway:run", ("127.0.0.1", self.gateway_port), argv, base_env
+        )
+
+    async def _spawn(
+        self, name: str, target: str, args: tuple[object, ...], argv: list[str], env: Mapping[str, str]
+    ) -> None:
+        """Fork `target(*args)` from the preloaded fork server where there is one, else run `argv`."""
+        log_path = self.log_dir / f"{name}.log"
         process: StackProcess
         if forkserver.supported():
-            forked = forkserver.ForkedProcess(
-                route.name, "commerce_platform.devstack.forkserver:run_uvicorn",
-                (route.app_factory, "127.0.0.1", self.port(route)), log_path=log_path, env=env,
-            )
+            forked = forkserver.ForkedProcess(name, target, args, log_path=log_path, env=env)
             # The first start waits for the fork server's imports: keep the event loop free meanwhile.
             await asyncio.to_thread(forked.start)
             process = forked
         else:
-            argv = [
-                sys.executable, "-m", "uvicorn", "--factory", route.app_factory,
-                "--host", "127.0.0.1", "--port", str(self.port(route)),
-                "--no-access-log", "--timeout-graceful-shutdown", "5",
-            ]
-            managed = ManagedProcess(route.name, argv, log_path=log_path, env=env)
+            managed = ManagedProcess(name, argv, log_path=log_path, env=env)
             managed.start()
             process = managed
-        self.processes.append(process)
-
-    def _spawn_gateway(self, base_env: dict[str, str]) -> None:
-        argv = [sys.executable, "-m", "commerce_platform.devstack.gateway", "--port", str(self.gateway_port)]
-        process = ManagedProcess("gateway", argv, log_path=self.log_dir / "gateway.log", env=base_env)
-        process.start()
         self.processes.append(process)
 
     async def _wait_until_ready(self) -> None:
