@@ -3,7 +3,6 @@
 from pathlib import Path
 
 from litestar import Litestar
-from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from commerce_platform.clients.product_catalog import ProductCatalog
 from commerce_platform.database import Database
@@ -21,7 +20,7 @@ async def wire_checkout(app: Litestar) -> None:
     database: Database = app.state["database"]
     clients = app.state["service_clients"]
     app.state["checkout"] = Checkout(
-        OrderBook(async_sessionmaker(database.engine, expire_on_commit=False)),
+        OrderBook(database),
         Collaborators(
             users=UserDirectory(clients["user"]),
             carts=Carts(clients["cart"]),

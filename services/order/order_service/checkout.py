@@ -27,8 +27,7 @@ from commerce_platform.errors import (
 )
 from order_service.clients import Carts, Declined, Inventory, Payments, UserDirectory
 from order_service.events import order_created
-from order_service.models import Order
-from order_service.repositories import OrderBook
+from order_service.repositories import OrderBook, OrderRecord
 from order_service.schemas import CheckoutRequest
 from order_service.status import OrderStatus
 
@@ -56,7 +55,7 @@ class Checkout:
         self.book = book
         self.deps = deps
 
-    async def run(self, principal: Principal, idempotency_key: str, body: CheckoutRequest) -> Order:
+    async def run(self, principal: Principal, idempotency_key: str, body: CheckoutRequest) -> OrderRecord:
         """The confirmed order, or a ProblemError saying why not (the same answer for every repeat)."""
         order, created = await self.book.open(
             user_id=principal.user_id,
@@ -69,7 +68,7 @@ class Checkout:
             return await self._replay(order, request_fingerprint(body))
         return await self._place(order)
 
-    async def _replay(self, order: Order, fingerprint: str) -> Order:
+    async def _replay(self, order: OrderRecord, fingerprint: str) -> OrderRecord:
         if order.request_hash != fingerprint:
             raise Unprocessable("this Idempotency-Key was used with a different request body")
         settled = await self.book.wait_until_settled(order.id, timeout_seconds=CONCURRENT_REPEAT_WAIT_SECONDS)
@@ -85,13 +84,15 @@ class Checkout:
             )
         return settled
 
-    async def _place(self, order: Order) -> Order:
+    async def _place(self, order: OrderRecord) -> OrderRecord:
         payment_id: UUID | None = None
         payment_unknown = False
         try:
             customer = await self.deps.users.active_customer(order.user_id)
             lines, total, currency = await self._priced_cart(order.user_id)
-            await self.book.price(order.id, email=customer.email, lines=lines, total_cents=total, currency=currency)
+            # The priced order is held from here on: the event and the response are built from it.
+            priced = await self.book.price(order, email=customer.email, lines=lines, total_cents=total,
+                                           currency=currency)
             reservation_lines = [{"product_id": str(ln["product_id"]), "quantity": ln["quantity"]} for ln in lines]
             short = await self.deps.inventory.reserve(order.reservation_id, reservation_lines, RESERVATION_TTL_SECONDS)
             if short is not None:
@@ -106,10 +107,8 @@ class Checkout:
             if isinstance(outcome, Declined):
                 raise PaymentRequired(outcome.detail, extra={"decline_code": outcome.decline_code})
             payment_id = outcome.id
-            priced = await self.book.get(order.id)
-            assert priced is not None
             confirmed = await self.book.confirm(
-                order.id, payment_id=payment_id, event=order_created(priced), reason="payment succeeded"
+                priced, payment_id=payment_id, event=order_created(priced), reason="payment succeeded"
             )
         except ProblemError as exc:
             await self._undo(order, payment_id, exc, payment_unknown=payment_unknown)
@@ -136,7 +135,7 @@ class Checkout:
         currencies = {prices[ln.product_id].currency for ln in cart}
         if len(currencies) != 1:
             raise Conflict("the cart mixes currencies", problem_type="mixed-currency")
-        lines = [
+        lines: list[dict[str, Any]] = [
             {
                 "product_id": ln.product_id,
                 "sku": prices[ln.product_id].sku,
@@ -149,7 +148,9 @@ class Checkout:
         total = sum(int(ln["unit_price_cents"]) * int(ln["quantity"]) for ln in lines)
         return lines, total, currencies.pop()
 
-    async def _undo(self, order: Order, payment_id: UUID | None, exc: ProblemError, *, payment_unknown: bool) -> None:
+    async def _undo(
+        self, order: OrderRecord, payment_id: UUID | None, exc: ProblemError, *, payment_unknown: bool
+    ) -> None:
         """Undo what was done, then record the failure. If undoing fails, the order stays pending and
         the recovery task undoes it later; the client still gets the original error."""
         try:
@@ -165,7 +166,7 @@ class Checkout:
             failure["payment_outcome_unknown"] = True
         await self.book.fail(order.id, status_code=exc.status_code, failure=failure, reason=exc.detail)
 
-    async def _take_lines_out_of_cart(self, order: Order) -> None:
+    async def _take_lines_out_of_cart(self, order: OrderRecord) -> None:
         lines = [{"product_id": str(line.product_id), "quantity": line.quantity} for line in order.lines]
         try:
             await self.deps.carts.remove_ordered(order.user_id, order.id, lines)

@@ -13,8 +13,7 @@ from commerce_platform.auth import Principal
 from commerce_platform.errors import BadRequest, NotFound
 from order_service.cancellation import cancel_order
 from order_service.checkout import Checkout
-from order_service.models import Order
-from order_service.repositories import PLACED
+from order_service.repositories import PLACED, OrderRecord
 from order_service.schemas import IDEMPOTENCY_KEY_MAX, CancelRequest, CheckoutRequest, OrderPage, OrderView
 from order_service.views import order_view
 
@@ -24,7 +23,7 @@ def _checkout(request: Request[Any, Any, Any]) -> Checkout:
     return checkout
 
 
-async def _visible_order(checkout: Checkout, order_id: UUID, principal: Principal) -> Order:
+async def _visible_order(checkout: Checkout, order_id: UUID, principal: Principal) -> OrderRecord:
     """The order if the caller may see it; another user's order is 404, not 403 (no probing ids)."""
     order = await checkout.book.get(order_id)
     if order is None or order.status not in PLACED or (order.user_id != principal.user_id and not principal.is_admin):

@@ -5,10 +5,10 @@ from __future__ import annotations
 import datetime
 
 from commerce_platform.events.catalog import OrderCancelled, OrderCreated, OrderLine, ShippingAddress
-from order_service.models import Order
+from order_service.repositories import OrderRecord
 
 
-def _lines(order: Order) -> list[OrderLine]:
+def _lines(order: OrderRecord) -> list[OrderLine]:
     return [
         OrderLine(
             product_id=line.product_id, sku=line.sku, name=line.name, quantity=line.quantity,
@@ -18,7 +18,7 @@ def _lines(order: Order) -> list[OrderLine]:
     ]
 
 
-def order_created(order: Order) -> OrderCreated:
+def order_created(order: OrderRecord) -> OrderCreated:
     assert order.email is not None and order.total_cents is not None and order.currency is not None
     return OrderCreated(
         order_id=order.id,
@@ -33,7 +33,7 @@ def order_created(order: Order) -> OrderCreated:
     )
 
 
-def order_cancelled(order: Order, reason: str) -> OrderCancelled:
+def order_cancelled(order: OrderRecord, reason: str) -> OrderCancelled:
     assert order.email is not None and order.total_cents is not None and order.currency is not None
     return OrderCancelled(
         order_id=order.id,

@@ -12,7 +12,7 @@ from litestar import Litestar
 from commerce_platform.errors import DependencyUnavailable
 from order_service.checkout import Checkout
 from order_service.events import order_created
-from order_service.models import Order
+from order_service.repositories import OrderRecord
 from order_service.status import OrderStatus
 
 log = structlog.get_logger("order.recovery")
@@ -25,7 +25,7 @@ PAID = ("succeeded",)
 UNSETTLED = ("succeeded", "partially_refunded", "pending")
 
 
-async def recover_one(checkout: Checkout, order: Order) -> None:
+async def recover_one(checkout: Checkout, order: OrderRecord) -> None:
     deps, book = checkout.deps, checkout.book
     payments = await deps.payments.for_order(order.id)
     if order.status == OrderStatus.FAILED:
@@ -38,7 +38,7 @@ async def recover_one(checkout: Checkout, order: Order) -> None:
         return
     paid = next((p for p in payments if p.status in PAID), None)
     if paid is not None and order.lines and await deps.inventory.is_held(order.reservation_id):
-        await book.confirm(order.id, payment_id=paid.id, event=order_created(order), reason="completed by recovery")
+        await book.confirm(order, payment_id=paid.id, event=order_created(order), reason="completed by recovery")
         log.info("recovery confirmed order", order_id=str(order.id))
         return
     for payment in payments:

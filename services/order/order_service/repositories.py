@@ -1,68 +1,155 @@
-"""Orders in the database: each method is one short transaction, so no lock is held across a call to
-another service."""
+"""Orders in the database: each method is one statement or one short transaction, so no lock is held
+across a call to another service.
+
+Plain SQL on the platform's asyncpg pool (`Database.read_pool`), statements in `queries` (why: see
+there). Single statements run in autocommit; a status change is a short explicit transaction with
+its history step and outbox row. Methods return `OrderRecord`s built from what the statements
+returned or the caller already holds, so the checkout never re-reads what it just wrote.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import datetime
 import time
-import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
-from sqlalchemy import func, or_, select, update
-from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+import asyncpg
+import msgspec
 
+from commerce_platform.database import Database
 from commerce_platform.errors import Conflict
 from commerce_platform.events.catalog import EventData
-from commerce_platform.events.outbox import record_event
-from order_service.models import Order, OrderLine, OrderStatusChange
+from commerce_platform.events.envelope import Envelope, encode_envelope, new_envelope, topic_of
+from commerce_platform.events.tracing import current_traceparent
+from order_service import queries
 from order_service.status import OrderStatus, ensure_transition
 
 SOURCE = "order-service"
 PLACED = (OrderStatus.CONFIRMED, OrderStatus.CANCELLED)
 
 
+@dataclass(frozen=True, slots=True)
+class OrderLineRecord:
+    product_id: UUID
+    sku: str
+    name: str
+    quantity: int
+    unit_price_cents: int
+
+
+@dataclass(frozen=True, slots=True)
+class StatusChangeRecord:
+    from_status: str | None
+    to_status: str
+    reason: str | None
+    created_at: datetime.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRecord:
+    """One order as stored (the columns of `models.Order` the service reads), with its lines in
+    position order and its status history oldest first."""
+
+    id: UUID
+    user_id: UUID
+    email: str | None
+    status: str
+    idempotency_key: str
+    request_hash: str
+    reservation_id: UUID
+    payment_method: str
+    shipping_address: dict[str, Any]
+    total_cents: int | None
+    currency: str | None
+    payment_id: UUID | None
+    failure_status: int | None
+    failure: dict[str, Any] | None
+    created_at: datetime.datetime
+    updated_at: datetime.datetime
+    lines: list[OrderLineRecord] = field(default_factory=list)
+    history: list[StatusChangeRecord] = field(default_factory=list)
+
+
+def _json(value: str | None) -> Any:
+    # asyncpg hands jsonb over as text (the platform pool registers no codec).
+    return None if value is None else msgspec.json.decode(value)
+
+
+def _order(
+    row: asyncpg.Record, lines: list[OrderLineRecord] | None = None, history: list[StatusChangeRecord] | None = None
+) -> OrderRecord:
+    """A row of `queries.ORDER_COLUMNS` (by position) into a record."""
+    return OrderRecord(
+        id=row[0], user_id=row[1], email=row[2], status=row[3], idempotency_key=row[4], request_hash=row[5],
+        reservation_id=row[6], payment_method=row[7], shipping_address=_json(row[8]), total_cents=row[9],
+        currency=row[10], payment_id=row[11], failure_status=row[12], failure=_json(row[13]),
+        created_at=row[14], updated_at=row[15], lines=lines or [], history=history or [],
+    )
+
+
+async def _with_details(conn: asyncpg.Connection, rows: Sequence[asyncpg.Record]) -> list[OrderRecord]:
+    """Orders of `rows` with their lines and history (two statements for any number of orders)."""
+    if not rows:
+        return []
+    ids = [row[0] for row in rows]
+    lines: dict[UUID, list[OrderLineRecord]] = {order_id: [] for order_id in ids}
+    history: dict[UUID, list[StatusChangeRecord]] = {order_id: [] for order_id in ids}
+    for line in await conn.fetch(queries.LINES_OF, ids):
+        lines[line[0]].append(OrderLineRecord(line[1], line[2], line[3], line[4], line[5]))
+    for change in await conn.fetch(queries.HISTORY_OF, ids):
+        history[change[0]].append(StatusChangeRecord(change[1], change[2], change[3], change[4]))
+    return [_order(row, lines[row[0]], history[row[0]]) for row in rows]
+
+
+async def record_event(conn: asyncpg.Connection, data: EventData, *, source: str) -> Envelope:
+    """`commerce_platform.events.outbox.record_event` for an asyncpg connection: the outbox row is
+    written on `conn`, so it commits or rolls back with the caller's transaction. Same envelope,
+    topic and traceparent as the library's session-based version."""
+    envelope = new_envelope(data, source=source)
+    await conn.execute(
+        queries.RECORD_EVENT, envelope.id, topic_of(envelope.type), envelope.type, encode_envelope(envelope),
+        current_traceparent(),
+    )
+    return envelope
+
+
 class OrderBook:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
-        self.sessions = sessions
+    def __init__(self, database: Database) -> None:
+        self.database = database
 
     async def open(
         self, *, user_id: UUID, idempotency_key: str, request_hash: str, shipping_address: dict[str, Any],
         payment_method: str,
-    ) -> tuple[Order, bool]:
+    ) -> tuple[OrderRecord, bool]:
         """The order for this key: a new `pending` one (True), or the one an earlier request made (False)."""
-        order_id = uuid.uuid4()
-        async with self.sessions.begin() as session:
-            inserted = await session.scalar(
-                insert(Order)
-                .values(
-                    id=order_id, user_id=user_id, status=OrderStatus.PENDING, idempotency_key=idempotency_key,
-                    request_hash=request_hash, reservation_id=uuid.uuid4(), payment_method=payment_method,
-                    shipping_address=shipping_address,
-                )
-                .on_conflict_do_nothing(constraint="uq_order_idempotency")
-                .returning(Order.id)
-            )
-            if inserted is not None:
-                session.add(OrderStatusChange(order_id=order_id, from_status=None, to_status=OrderStatus.PENDING))
-        order = await self.by_key(user_id, idempotency_key)
-        assert order is not None
-        return order, inserted is not None
+        row = await self.database.fetchrow(
+            queries.OPEN, uuid4(), user_id, idempotency_key, request_hash, uuid4(), payment_method,
+            msgspec.json.encode(shipping_address).decode(),
+        )
+        if row is not None:
+            # Built from the inserted row: a new order has no lines yet and one history step.
+            return _order(row, history=[StatusChangeRecord(None, row[3], None, row["step_at"])]), True
+        earlier = await self.by_key(user_id, idempotency_key)
+        assert earlier is not None  # the conflicting row committed before ON CONFLICT gave way
+        return earlier, False
 
-    async def by_key(self, user_id: UUID, idempotency_key: str) -> Order | None:
-        async with self.sessions() as session:
-            order: Order | None = await session.scalar(
-                select(Order).where(Order.user_id == user_id, Order.idempotency_key == idempotency_key)
-            )
-            return order
+    async def by_key(self, user_id: UUID, idempotency_key: str) -> OrderRecord | None:
+        pool = await self.database.read_pool()
+        async with pool.acquire() as conn:
+            row = await conn.fetchrow(queries.BY_KEY, user_id, idempotency_key)
+            return None if row is None else (await _with_details(conn, [row]))[0]
 
-    async def get(self, order_id: UUID) -> Order | None:
-        async with self.sessions() as session:
-            return await session.get(Order, order_id)
+    async def get(self, order_id: UUID) -> OrderRecord | None:
+        pool = await self.database.read_pool()
+        async with pool.acquire() as conn:
+            row = await conn.fetchrow(queries.BY_ID, order_id)
+            return None if row is None else (await _with_details(conn, [row]))[0]
 
-    async def wait_until_settled(self, order_id: UUID, *, timeout_seconds: float) -> Order:
+    async def wait_until_settled(self, order_id: UUID, *, timeout_seconds: float) -> OrderRecord:
         """A concurrent request with the same key is still checking out: wait for its outcome."""
         deadline = time.monotonic() + timeout_seconds
         delay = 0.05
@@ -75,104 +162,90 @@ class OrderBook:
             delay = min(delay * 2, 0.5)
 
     async def price(
-        self, order_id: UUID, *, email: str, lines: list[dict[str, Any]], total_cents: int, currency: str
-    ) -> None:
-        """Record what is being bought before anything is reserved, so recovery knows what to undo."""
-        async with self.sessions.begin() as session:
-            await session.execute(
-                update(Order)
-                .where(Order.id == order_id, Order.status == OrderStatus.PENDING)
-                .values(email=email, total_cents=total_cents, currency=currency, updated_at=func.now())
-            )
-            for position, line in enumerate(lines):
-                session.add(OrderLine(order_id=order_id, position=position, **line))
+        self, order: OrderRecord, *, email: str, lines: list[dict[str, Any]], total_cents: int, currency: str
+    ) -> OrderRecord:
+        """Record what is being bought before anything is reserved, so recovery knows what to undo.
+        Returns `order` with what was written (its `updated_at` is the one it was opened with)."""
+        await self.database.fetchrow(
+            queries.PRICE, order.id, email, total_cents, currency,
+            [line["product_id"] for line in lines], [line["sku"] for line in lines],
+            [line["name"] for line in lines], [line["quantity"] for line in lines],
+            [line["unit_price_cents"] for line in lines],
+        )
+        return replace(
+            order, email=email, total_cents=total_cents, currency=currency,
+            lines=[
+                OrderLineRecord(line["product_id"], line["sku"], line["name"], line["quantity"],
+                                line["unit_price_cents"])
+                for line in lines
+            ],
+        )
 
-    async def confirm(self, order_id: UUID, *, payment_id: UUID, event: EventData, reason: str) -> Order:
-        """pending -> confirmed, with the OrderCreated outbox row in the same transaction."""
-        async with self.sessions.begin() as session:
-            await self._transition(
-                session, order_id, OrderStatus.CONFIRMED, reason,
-                payment_id=payment_id, confirmed_at=func.now(), recovery_lease_until=None,
+    async def confirm(self, order: OrderRecord, *, payment_id: UUID, event: EventData, reason: str) -> OrderRecord:
+        """pending -> confirmed, with the OrderCreated outbox row in the same transaction.
+
+        `order` must carry its lines and history (as `price` and `get` return it): the confirmed
+        order is built from them and what this transaction wrote. The guard makes that exact: only
+        a pending order gets here, and a pending order's lines and history do not change."""
+        pool = await self.database.read_pool()
+        async with pool.acquire() as conn, conn.transaction():
+            row, step = await self._transition(
+                conn, order.id, OrderStatus.CONFIRMED, queries.CONFIRM, reason, payment_id
             )
-            await record_event(session, event, source=SOURCE)
-        order = await self.get(order_id)
-        assert order is not None
-        return order
+            await record_event(conn, event, source=SOURCE)
+        return _order(row, order.lines, [*order.history, step])
 
     async def fail(
         self, order_id: UUID, *, status_code: int, failure: dict[str, Any], reason: str
     ) -> None:
-        async with self.sessions.begin() as session:
+        pool = await self.database.read_pool()
+        async with pool.acquire() as conn, conn.transaction():
             await self._transition(
-                session, order_id, OrderStatus.FAILED, reason,
-                failure_status=status_code, failure=failure, recovery_lease_until=None,
+                conn, order_id, OrderStatus.FAILED, queries.FAIL, reason, status_code,
+                msgspec.json.encode(failure).decode(),
             )
 
-    async def cancel(self, order_id: UUID, *, event: EventData, reason: str) -> Order:
-        """confirmed -> cancelled, with the OrderCancelled outbox row in the same transaction."""
-        async with self.sessions.begin() as session:
-            await self._transition(session, order_id, OrderStatus.CANCELLED, reason, cancelled_at=func.now())
-            await record_event(session, event, source=SOURCE)
-        order = await self.get(order_id)
-        assert order is not None
-        return order
+    async def cancel(self, order: OrderRecord, *, event: EventData, reason: str) -> OrderRecord:
+        """confirmed -> cancelled, with the OrderCancelled outbox row in the same transaction.
+        `order` carries its lines and history (a confirmed order's do not change any more)."""
+        pool = await self.database.read_pool()
+        async with pool.acquire() as conn, conn.transaction():
+            row, step = await self._transition(conn, order.id, OrderStatus.CANCELLED, queries.CANCEL, reason)
+            await record_event(conn, event, source=SOURCE)
+        return _order(row, order.lines, [*order.history, step])
 
     async def clear_failure_flag(self, order_id: UUID, flag: str) -> None:
-        async with self.sessions.begin() as session:
-            await session.execute(
-                update(Order).where(Order.id == order_id).values(failure=Order.failure.op("-")(flag))
-            )
+        await self.database.fetchrow(queries.CLEAR_FAILURE_FLAG, order_id, flag)
 
-    async def list(self, *, user_id: UUID | None, page: int, page_size: int) -> tuple[list[Order], int]:
-        async with self.sessions() as session:
-            # Pending and failed checkouts are not orders a customer placed: they exist for
-            # idempotency and recovery only.
-            query = select(Order).where(Order.status.in_(PLACED))
-            if user_id is not None:
-                query = query.where(Order.user_id == user_id)
-            total = await session.scalar(select(func.count()).select_from(query.subquery()))
-            rows = await session.scalars(
-                query.order_by(Order.created_at.desc(), Order.id.desc()).offset((page - 1) * page_size).limit(page_size)
-            )
-            return list(rows), int(total or 0)
+    async def list(self, *, user_id: UUID | None, page: int, page_size: int) -> tuple[list[OrderRecord], int]:
+        # Pending and failed checkouts are not orders a customer placed: they exist for
+        # idempotency and recovery only.
+        pool = await self.database.read_pool()
+        async with pool.acquire() as conn:
+            total = await conn.fetchval(queries.PLACED_COUNT, user_id)
+            rows = await conn.fetch(queries.PLACED_PAGE, user_id, (page - 1) * page_size, page_size)
+            return await _with_details(conn, rows), int(total or 0)
 
-    async def claim_for_recovery(self, *, stuck_after_seconds: int, lease_seconds: int) -> Order | None:
+    async def claim_for_recovery(self, *, stuck_after_seconds: int, lease_seconds: int) -> OrderRecord | None:
         """One order that needs recovery, leased to this replica: pending too long, or failed with a
         payment whose outcome was unknown."""
         now = datetime.datetime.now(datetime.UTC)
-        async with self.sessions.begin() as session:
-            candidate = (
-                select(Order.id)
-                .where(
-                    or_(
-                        Order.status == OrderStatus.PENDING,
-                        Order.failure.has_key("payment_outcome_unknown"),
-                    ),
-                    Order.updated_at < now - datetime.timedelta(seconds=stuck_after_seconds),
-                    or_(Order.recovery_lease_until.is_(None), Order.recovery_lease_until < now),
-                )
-                .order_by(Order.updated_at)
-                .limit(1)
-                .with_for_update(skip_locked=True)
-            )
-            order_id = await session.scalar(candidate)
-            if order_id is None:
-                return None
-            await session.execute(
-                update(Order)
-                .where(Order.id == order_id)
-                .values(recovery_lease_until=now + datetime.timedelta(seconds=lease_seconds))
-            )
-        return await self.get(order_id)
+        row = await self.database.fetchrow(
+            queries.CLAIM_FOR_RECOVERY,
+            now - datetime.timedelta(seconds=stuck_after_seconds), now, now + datetime.timedelta(seconds=lease_seconds),
+        )
+        return None if row is None else await self.get(row[0])
 
     async def _transition(
-        self, session: AsyncSession, order_id: UUID, target: OrderStatus, reason: str, **values: Any
-    ) -> None:
-        current = await session.scalar(select(Order.status).where(Order.id == order_id).with_for_update())
+        self, conn: asyncpg.Connection, order_id: UUID, target: OrderStatus, statement: str, reason: str,
+        *values: Any,
+    ) -> tuple[asyncpg.Record, StatusChangeRecord]:
+        """Lock the row, check the state machine, then write the change and its history step; the
+        order row as written and the step. Runs inside the caller's transaction."""
+        current: str | None = await conn.fetchval(queries.LOCK_STATUS, order_id)
         if current is None:
             raise Conflict("order vanished")
         ensure_transition(current, target)
-        await session.execute(
-            update(Order).where(Order.id == order_id).values(status=target, updated_at=func.now(), **values)
-        )
-        session.add(OrderStatusChange(order_id=order_id, from_status=current, to_status=target, reason=reason))
+        row = await conn.fetchrow(statement, order_id, target.value, current, reason, *values)
+        assert row is not None  # the row is locked, so it is still there
+        return row, StatusChangeRecord(current, target.value, reason, row["step_at"])

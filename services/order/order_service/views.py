@@ -5,11 +5,11 @@ from __future__ import annotations
 import msgspec
 
 from commerce_platform.addresses import PostalAddress
-from order_service.models import Order
+from order_service.repositories import OrderRecord
 from order_service.schemas import OrderLineView, OrderView, StatusChangeView
 
 
-def order_view(order: Order) -> OrderView:
+def order_view(order: OrderRecord) -> OrderView:
     return OrderView(
         id=order.id,
         user_id=order.user_id,

@@ -2,12 +2,16 @@
 idempotency under concurrency."""
 
 import asyncio
+import datetime
+import json
 import uuid
 from typing import Any
 
 import aiohttp
+import asyncpg
 import pytest
 
+from commerce_platform.database import asyncpg_dsn
 from commerce_platform.devstack.launcher import Stack
 from commerce_platform.testing import (
     SHIPPING_ADDRESS,
@@ -215,3 +219,101 @@ async def test_cancel_refunds_and_is_guarded(
         assert (await resp.json())["items"][0]["status"] == "refunded"
     async with http.post(cancel_url, headers=shopper.headers) as resp:
         await problem(resp, 409)
+
+
+async def test_the_checkout_answer_is_what_was_stored_and_announced(
+    stack: Stack, http: aiohttp.ClientSession, admin: dict[str, str], category: str
+) -> None:
+    """The confirmed order and its OrderCreated event are built from what checkout wrote, not re-read:
+    both must match the stored order exactly."""
+    first = await stocked_product(stack, http, admin, category, stock=5, price=1250)
+    second = await stocked_product(stack, http, admin, category, stock=5, price=399)
+    shopper = await new_shopper(http, stack.service_url("user"))
+    await add_to_cart(http, stack.service_url("cart"), shopper, first["id"], 2)
+    await add_to_cart(http, stack.service_url("cart"), shopper, second["id"], 3)
+    async with await checkout(http, stack, shopper) as resp:
+        placed = await resp.json()
+        assert resp.status == 201, placed
+    assert [(i["product_id"], i["quantity"], i["line_total_cents"]) for i in placed["items"]] == [
+        (first["id"], 2, 2500), (second["id"], 3, 1197),
+    ]
+    assert placed["total_cents"] == 3697
+    async with http.get(f"{stack.gateway_url}/v1/orders/{placed['id']}", headers=shopper.headers) as resp:
+        assert await resp.json() == placed
+
+    conn = await asyncpg.connect(asyncpg_dsn(stack.admin_database_url))
+    try:
+        payload = await conn.fetchval(
+            "SELECT payload FROM orders.outbox "
+            "WHERE event_type = 'OrderCreated' AND convert_from(payload, 'UTF8') LIKE $1",
+            f"%{placed['id']}%",
+        )
+        reservation_id = await conn.fetchval(
+            "SELECT reservation_id FROM orders.customer_order WHERE id = $1", uuid.UUID(placed["id"])
+        )
+    finally:
+        await conn.close()
+    event = json.loads(bytes(payload))["data"]
+    assert event["order_id"] == placed["id"]
+    assert event["user_id"] == shopper.user_id
+    assert event["email"] == shopper.email
+    assert event["reservation_id"] == str(reservation_id)
+    assert event["total_cents"] == 3697
+    assert event["currency"] == placed["currency"]
+    assert [(i["product_id"], i["sku"], i["name"], i["quantity"], i["unit_price_cents"]) for i in event["items"]] == [
+        (i["product_id"], i["sku"], i["name"], i["quantity"], i["unit_price_cents"]) for i in placed["items"]
+    ]
+    assert event["shipping_address"] == placed["shipping_address"]
+    assert {k: v for k, v in event["shipping_address"].items() if v is not None} == SHIPPING_ADDRESS
+    assert datetime.datetime.fromisoformat(event["created_at"]) == datetime.datetime.fromisoformat(
+        placed["created_at"]
+    )
+
+
+async def test_a_cancelled_order_answers_what_was_stored(
+    stack: Stack, http: aiohttp.ClientSession, admin: dict[str, str], category: str
+) -> None:
+    product = await stocked_product(stack, http, admin, category, stock=5)
+    shopper = await new_shopper(http, stack.service_url("user"))
+    await add_to_cart(http, stack.service_url("cart"), shopper, product["id"], 1)
+    async with await checkout(http, stack, shopper) as resp:
+        order = await resp.json()
+    async with http.post(f"{stack.gateway_url}/v1/orders/{order['id']}/cancel", headers=admin) as resp:
+        cancelled = await resp.json()
+        assert resp.status == 200, cancelled
+    assert [(c["from_status"], c["to_status"], c["reason"]) for c in cancelled["status_history"]] == [
+        (None, "pending", None), ("pending", "confirmed", "payment succeeded"),
+        ("confirmed", "cancelled", "cancelled by admin"),
+    ]
+    async with http.get(f"{stack.gateway_url}/v1/orders/{order['id']}", headers=shopper.headers) as resp:
+        assert await resp.json() == cancelled
+
+
+async def test_the_order_list_pages_placed_orders_newest_first(
+    stack: Stack, http: aiohttp.ClientSession, admin: dict[str, str], category: str
+) -> None:
+    product = await stocked_product(stack, http, admin, category, stock=10)
+    shopper = await new_shopper(http, stack.service_url("user"))
+    placed = []
+    for _ in range(3):
+        await add_to_cart(http, stack.service_url("cart"), shopper, product["id"], 1)
+        async with await checkout(http, stack, shopper) as resp:
+            assert resp.status == 201
+            placed.append(await resp.json())
+    await add_to_cart(http, stack.service_url("cart"), shopper, product["id"], 1)
+    async with await checkout(http, stack, shopper, payment_method="pm_card_chargeCustomerFail") as resp:
+        await problem(resp, 402)  # a failed checkout is not a placed order
+    orders_url = f"{stack.gateway_url}/v1/orders"
+    async with http.get(orders_url, headers=shopper.headers) as resp:
+        page = await resp.json()
+    assert page["total"] == 3
+    assert page["items"] == placed[::-1]
+    async with http.get(orders_url, params={"page": 2, "page_size": 2}, headers=shopper.headers) as resp:
+        page = await resp.json()
+    assert (page["total"], [o["id"] for o in page["items"]]) == (3, [placed[0]["id"]])
+    async with http.get(orders_url, params={"page": 5, "page_size": 2}, headers=shopper.headers) as resp:
+        assert (await resp.json())["items"] == []
+    async with http.get(orders_url, params={"page_size": 100}, headers=admin) as resp:
+        everyone = await resp.json()
+    assert everyone["total"] >= 3
+    assert {o["id"] for o in placed} <= {o["id"] for o in everyone["items"]}

@@ -12,12 +12,12 @@ from typing import Any
 
 import aiohttp
 import pytest
-from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from commerce_platform.auth import Principal
 from commerce_platform.clients.product_catalog import ProductCatalog
 from commerce_platform.database import Database
 from commerce_platform.devstack.launcher import Stack
+from commerce_platform.errors import ProblemError
 from commerce_platform.http_client import ServiceClient, new_session
 from commerce_platform.testing import (
     SHIPPING_ADDRESS,
@@ -45,7 +45,7 @@ async def checkout(stack: Stack) -> AsyncIterator[Checkout]:
         return ServiceClient(session, service=name, base_url=stack.service_url(name))
 
     yield Checkout(
-        OrderBook(async_sessionmaker(database.engine, expire_on_commit=False)),
+        OrderBook(database),
         Collaborators(
             users=UserDirectory(client("user")), carts=Carts(client("cart")),
             catalog=ProductCatalog(client("product")), inventory=Inventory(client("inventory")),
@@ -73,7 +73,7 @@ async def _half_done_checkout(
     )
     assert created
     lines, total, currency = await checkout._priced_cart(principal.user_id)
-    await checkout.book.price(order.id, email=shopper.email, lines=lines, total_cents=total, currency=currency)
+    await checkout.book.price(order, email=shopper.email, lines=lines, total_cents=total, currency=currency)
     assert await checkout.deps.inventory.reserve(
         order.reservation_id, [{"product_id": product["id"], "quantity": 2}], 900
     ) is None
@@ -114,3 +114,67 @@ async def test_an_unpaid_pending_order_is_undone(stack: Stack, http: aiohttp.Cli
     assert undone.status == "failed"
     assert (await stock_level(http, stack.gateway_url, product["id"]))["reserved"] == 0
     assert await checkout.deps.payments.for_order(stuck.id) == []
+
+
+async def _open(checkout: Checkout) -> Any:
+    order, created = await checkout.book.open(
+        user_id=uuid.uuid4(), idempotency_key=str(uuid.uuid4()), request_hash="x" * 64,
+        shipping_address=SHIPPING_ADDRESS, payment_method="pm_card_visa",
+    )
+    assert created
+    return order
+
+
+async def test_claim_leases_a_stuck_order_to_one_claimer(stack: Stack, checkout: Checkout) -> None:
+    order = await _open(checkout)
+    again, created = await checkout.book.open(
+        user_id=order.user_id, idempotency_key=order.idempotency_key, request_hash="y" * 64,
+        shipping_address=SHIPPING_ADDRESS, payment_method="pm_card_visa",
+    )
+    assert not created
+    assert (again.id, again.request_hash, [c.to_status for c in again.history]) == (order.id, "x" * 64, ["pending"])
+    try:
+        # Other tests may leave orders that need recovery too: claim until ours comes up (leased for a while).
+        claimed = None
+        for _ in range(50):
+            claimed = await checkout.book.claim_for_recovery(stuck_after_seconds=0, lease_seconds=30)
+            if claimed is None or claimed.id == order.id:
+                break
+        assert claimed is not None
+        assert claimed.id == order.id
+        assert claimed.status == "pending"
+        assert [(c.from_status, c.to_status) for c in claimed.history] == [(None, "pending")]
+        # Leased: no other claimer gets it until the lease runs out.
+        for _ in range(50):
+            other = await checkout.book.claim_for_recovery(stuck_after_seconds=0, lease_seconds=30)
+            if other is None:
+                break
+            assert other.id != order.id
+    finally:
+        await checkout.book.fail(order.id, status_code=503, failure={"detail": "test", "type": "test"}, reason="test")
+    failed = await checkout.book.get(order.id)
+    assert failed is not None
+    assert (failed.status, failed.failure_status, failed.failure) == ("failed", 503, {"detail": "test", "type": "test"})
+    assert [(c.from_status, c.to_status, c.reason) for c in failed.history] == [
+        (None, "pending", None), ("pending", "failed", "test"),
+    ]
+
+
+async def test_a_failed_order_with_an_unknown_payment_outcome_is_settled(stack: Stack, checkout: Checkout) -> None:
+    order = await _open(checkout)
+    await checkout.book.fail(
+        order.id, status_code=503, failure={"detail": "payment down", "type": "dependency-unavailable",
+                                            "payment_outcome_unknown": True},
+        reason="payment down",
+    )
+    failed = await checkout.book.get(order.id)
+    assert failed is not None
+    await recover_one(checkout, failed)
+    settled = await checkout.book.get(order.id)
+    assert settled is not None
+    assert settled.status == "failed"
+    assert settled.failure == {"detail": "payment down", "type": "dependency-unavailable"}
+    # A failed order is final: the state machine refuses any further change.
+    with pytest.raises(ProblemError) as refused:
+        await checkout.book.fail(order.id, status_code=500, failure={}, reason="again")
+    assert refused.value.status_code == 409
