@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from uuid import UUID
 
+import asyncpg
 from advanced_alchemy.base import DefaultBase
 from advanced_alchemy.types import DateTimeUTC
 from sqlalchemy import Index, Integer, LargeBinary, String, Text, func, text
@@ -16,6 +17,7 @@ from commerce_platform.events.envelope import Envelope, encode_envelope, new_env
 from commerce_platform.events.tracing import current_traceparent
 
 OUTBOX_TABLE = "outbox"
+_INSERT = f"INSERT INTO {OUTBOX_TABLE} (id, topic, event_type, payload, traceparent) VALUES ($1, $2, $3, $4, $5)"
 
 
 class OutboxMessage(DefaultBase):
@@ -64,5 +66,17 @@ async def record_event(
             payload=encode_envelope(envelope),
             traceparent=current_traceparent(),
         )
+    )
+    return envelope
+
+
+async def record_event_on(
+    conn: asyncpg.Connection, data: EventData, *, source: str, event_id: UUID | None = None
+) -> Envelope:
+    """`record_event` for services on plain asyncpg: the row is written on `conn`, inside the
+    caller's transaction, with the same envelope, topic and traceparent."""
+    envelope = new_envelope(data, source=source, event_id=event_id)
+    await conn.execute(
+        _INSERT, envelope.id, topic_of(envelope.type), envelope.type, encode_envelope(envelope), current_traceparent()
     )
     return envelope

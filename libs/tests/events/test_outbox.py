@@ -23,7 +23,7 @@ from commerce_platform.database import Database
 from commerce_platform.events.catalog import ProductDeleted
 from commerce_platform.events.envelope import decode_event
 from commerce_platform.events.inbox import InboxRecord
-from commerce_platform.events.outbox import OutboxMessage, record_event
+from commerce_platform.events.outbox import OutboxMessage, record_event, record_event_on
 from commerce_platform.events.relay import OutboxRelay
 
 pytestmark = pytest.mark.stack
@@ -98,6 +98,30 @@ async def test_event_rolls_back_with_the_business_change(scratch_db: Database) -
     async with scratch_db.engine.connect() as conn:
         assert await conn.scalar(text("SELECT count(*) FROM outbox")) == 0
         assert await conn.scalar(text("SELECT count(*) FROM effect")) == 0
+
+
+async def test_event_on_a_plain_asyncpg_connection_commits_or_rolls_back_with_the_change(
+    scratch_db: Database,
+) -> None:
+    pool = await scratch_db.read_pool()
+    data = product_deleted()
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute("INSERT INTO effect (event_id, note) VALUES (gen_random_uuid(), 'change')")
+        envelope = await record_event_on(conn, data, source="order")
+
+    async def change_that_fails() -> None:
+        async with pool.acquire() as conn, conn.transaction():
+            await conn.execute("INSERT INTO effect (event_id) VALUES (gen_random_uuid())")
+            await record_event_on(conn, product_deleted(2), source="order")
+            raise RuntimeError("business rule broken")
+
+    with pytest.raises(RuntimeError, match="business rule"):
+        await change_that_fails()
+    async with AsyncSession(scratch_db.engine) as session:
+        rows = (await session.scalars(select(OutboxMessage))).all()
+    assert [row.id for row in rows] == [envelope.id]
+    assert (rows[0].topic, rows[0].event_type, rows[0].sent_at) == ("product-events", "ProductDeleted", None)
+    assert decode_event(rows[0].payload) == (envelope, data)
 
 
 async def test_migration_tables_match_the_models(scratch_db: Database) -> None:

@@ -108,10 +108,6 @@ CONFIRM = _TRANSITION.format(values="payment_id = $5, confirmed_at = now(), reco
 FAIL = _TRANSITION.format(values="failure_status = $5, failure = $6::jsonb, recovery_lease_until = NULL")
 CANCEL = _TRANSITION.format(values="cancelled_at = now()")
 
-# The outbox row of `commerce_platform.events.outbox.OutboxMessage`, written as `record_event` does
-# (created_at, available_at and attempts take their defaults); its NOTIFY trigger wakes the relay.
-RECORD_EVENT = "INSERT INTO outbox (id, topic, event_type, payload, traceparent) VALUES ($1, $2, $3, $4, $5)"
-
 # -- recovery ----------------------------------------------------------------------------------
 # One order that needs recovery, leased in the same statement; SKIP LOCKED so replicas never wait
 # on each other. $1: stuck before, $2: now, $3: lease until. The partial index

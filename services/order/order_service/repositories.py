@@ -23,8 +23,7 @@ import msgspec
 from commerce_platform.database import Database
 from commerce_platform.errors import Conflict
 from commerce_platform.events.catalog import EventData
-from commerce_platform.events.envelope import Envelope, encode_envelope, new_envelope, topic_of
-from commerce_platform.events.tracing import current_traceparent
+from commerce_platform.events.outbox import record_event_on
 from order_service import queries
 from order_service.status import OrderStatus, ensure_transition
 
@@ -105,18 +104,6 @@ async def _with_details(conn: asyncpg.Connection, rows: Sequence[asyncpg.Record]
     return [_order(row, lines[row[0]], history[row[0]]) for row in rows]
 
 
-async def record_event(conn: asyncpg.Connection, data: EventData, *, source: str) -> Envelope:
-    """`commerce_platform.events.outbox.record_event` for an asyncpg connection: the outbox row is
-    written on `conn`, so it commits or rolls back with the caller's transaction. Same envelope,
-    topic and traceparent as the library's session-based version."""
-    envelope = new_envelope(data, source=source)
-    await conn.execute(
-        queries.RECORD_EVENT, envelope.id, topic_of(envelope.type), envelope.type, encode_envelope(envelope),
-        current_traceparent(),
-    )
-    return envelope
-
-
 class OrderBook:
     def __init__(self, database: Database) -> None:
         self.database = database
@@ -192,7 +179,7 @@ class OrderBook:
             row, step = await self._transition(
                 conn, order.id, OrderStatus.CONFIRMED, queries.CONFIRM, reason, payment_id
             )
-            await record_event(conn, event, source=SOURCE)
+            await record_event_on(conn, event, source=SOURCE)
         return _order(row, order.lines, [*order.history, step])
 
     async def fail(
@@ -211,7 +198,7 @@ class OrderBook:
         pool = await self.database.read_pool()
         async with pool.acquire() as conn, conn.transaction():
             row, step = await self._transition(conn, order.id, OrderStatus.CANCELLED, queries.CANCEL, reason)
-            await record_event(conn, event, source=SOURCE)
+            await record_event_on(conn, event, source=SOURCE)
         return _order(row, order.lines, [*order.history, step])
 
     async def clear_failure_flag(self, order_id: UUID, flag: str) -> None:
