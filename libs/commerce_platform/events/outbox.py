@@ -17,7 +17,7 @@ from commerce_platform.events.envelope import Envelope, encode_envelope, new_env
 from commerce_platform.events.tracing import current_traceparent
 
 OUTBOX_TABLE = "outbox"
-_INSERT = f"INSERT INTO {OUTBOX_TABLE} (id, topic, event_type, payload, traceparent) VALUES ($1, $2, $3, $4, $5)"
+_INSERT = "INSERT INTO outbox (id, topic, event_type, payload, traceparent) VALUES ($1, $2, $3, $4, $5)"
 
 
 class OutboxMessage(DefaultBase):
@@ -70,13 +70,23 @@ async def record_event(
     return envelope
 
 
+# (id, topic, event_type, payload, traceparent): the columns a writer fills; the rest have defaults.
+OutboxRow = tuple[UUID, str, str, bytes, str | None]
+
+
+def outbox_row(data: EventData, *, source: str, event_id: UUID | None = None) -> tuple[Envelope, OutboxRow]:
+    """The envelope of `data` and the outbox row announcing it, as `record_event` writes it, for
+    services that insert rows with plain SQL (several in one statement, if they like)."""
+    envelope = new_envelope(data, source=source, event_id=event_id)
+    row = (envelope.id, topic_of(envelope.type), envelope.type, encode_envelope(envelope), current_traceparent())
+    return envelope, row
+
+
 async def record_event_on(
     conn: asyncpg.Connection, data: EventData, *, source: str, event_id: UUID | None = None
 ) -> Envelope:
     """`record_event` for services on plain asyncpg: the row is written on `conn`, inside the
     caller's transaction, with the same envelope, topic and traceparent."""
-    envelope = new_envelope(data, source=source, event_id=event_id)
-    await conn.execute(
-        _INSERT, envelope.id, topic_of(envelope.type), envelope.type, encode_envelope(envelope), current_traceparent()
-    )
+    envelope, row = outbox_row(data, source=source, event_id=event_id)
+    await conn.execute(_INSERT, *row)
     return envelope

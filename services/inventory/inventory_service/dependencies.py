@@ -1,4 +1,5 @@
-"""Litestar dependencies: per-request services bound to the request's database session."""
+"""Litestar dependencies: per-request services bound to the request's database session (or, for
+reservations, to the service's asyncpg pool)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ from advanced_alchemy.extensions.litestar.providers import create_service_provid
 from litestar.di import Provide
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from inventory_service.reservations import ReservationService
+from commerce_platform.database import Database
+from inventory_service.reservations import Reservations
 from inventory_service.services import MovementService, StockService
 
 
@@ -14,8 +16,9 @@ def provide_stock(db_session: AsyncSession) -> StockService:
     return StockService(db_session)
 
 
-def provide_reservations(db_session: AsyncSession) -> ReservationService:
-    return ReservationService(db_session)
+def provide_reservations(database: Database) -> Reservations:
+    # Not the request's ORM session: reservations run plain SQL on the asyncpg pool (see reservations.py).
+    return Reservations(database)
 
 
 DEPENDENCIES: dict[str, Provide] = {

@@ -6,17 +6,19 @@ What it consumes (order and product events on `inventory-orders`) is in `handler
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from commerce_platform.events import outbox
+from commerce_platform.events.catalog import EventData, StockChanged
+from commerce_platform.events.outbox import OutboxRow
 
-from commerce_platform.events.catalog import StockChanged
-from commerce_platform.events.outbox import record_event
-from inventory_service.models import StockItem
+if TYPE_CHECKING:
+    from inventory_service.ledger import StockRow
 
 SOURCE = "inventory-service"
 
 
-def stock_changed(item: StockItem, reason: str) -> StockChanged:
+def stock_changed(item: StockRow, reason: str) -> StockChanged:
     return StockChanged(
         product_id=item.product_id,
         on_hand=item.on_hand,
@@ -28,6 +30,7 @@ def stock_changed(item: StockItem, reason: str) -> StockChanged:
     )
 
 
-async def record_stock_changed(session: AsyncSession, item: StockItem, reason: str) -> None:
-    """Queue StockChanged in the caller's transaction: it is sent only if the change commits."""
-    await record_event(session, stock_changed(item, reason), source=SOURCE)
+def outbox_row(data: EventData) -> OutboxRow:
+    """The outbox row for `data`, for the ledger's plain-SQL insert in the caller's transaction:
+    it is sent only if the change commits."""
+    return outbox.outbox_row(data, source=SOURCE)[1]

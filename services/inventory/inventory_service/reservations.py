@@ -3,23 +3,28 @@
 Every operation is idempotent, because the order service retries over the network and events are
 redelivered: the reservation id is the caller's, and each transition re-checks the status under
 the locks of the reservation's stock rows (see `ledger.py` for the locking rules).
+
+Plain SQL on an asyncpg connection (see `ledger.py` for why): the HTTP routes run each call in its
+own transaction on the platform's asyncpg pool (`Reservations`), event handlers on the connection
+of the consumer's session, so the inbox record commits with the change.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, replace
+from datetime import datetime
 from uuid import UUID
 
+import asyncpg
 import msgspec
-from sqlalchemy import func, insert, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import joinedload
 
+from commerce_platform.database import Database
 from commerce_platform.errors import Conflict, NotFound
-from inventory_service.ledger import StockLedger
-from inventory_service.models import MovementReason, Reservation, ReservationLine, ReservationStatus, StockItem
+from inventory_service.ledger import StockLedger, StockRow, Transition, connection_of
+from inventory_service.models import MovementReason, ReservationStatus
 from inventory_service.schemas import ShortLine
 
 
@@ -35,7 +40,49 @@ class InsufficientStock(Conflict):
         )
 
 
-def _bookable(item: StockItem | None) -> int:
+@dataclass(frozen=True, slots=True)
+class ReservationLine:
+    product_id: UUID
+    quantity: int
+
+
+@dataclass(frozen=True, slots=True)
+class Reservation:
+    """A reservation as read or written; lines in product id order."""
+
+    id: UUID
+    status: str
+    expires_at: datetime
+    created_at: datetime
+    committed_at: datetime | None
+    closed_at: datetime | None
+    lines: list[ReservationLine]
+
+    def quantities(self) -> dict[UUID, int]:
+        return {line.product_id: line.quantity for line in self.lines}
+
+
+_FIND = """
+SELECT r.id, r.status, r.expires_at, r.created_at, r.committed_at, r.closed_at,
+       array_agg(l.product_id ORDER BY l.product_id) FILTER (WHERE l.product_id IS NOT NULL) AS product_ids,
+       array_agg(l.quantity ORDER BY l.product_id) FILTER (WHERE l.product_id IS NOT NULL) AS quantities
+FROM reservation r LEFT JOIN reservation_line l ON l.reservation_id = r.id
+WHERE r.id = $1
+GROUP BY r.id
+"""
+
+# Claim the id first: a retry of this very request (concurrent or not) finds it taken and gets the
+# reservation back. A concurrent claimer of the same id waits here, before taking any stock lock.
+_CLAIM = """
+INSERT INTO reservation (id, status, expires_at) VALUES ($1, 'held', now() + make_interval(secs => $2))
+ON CONFLICT (id) DO NOTHING
+RETURNING expires_at, created_at
+"""
+
+_LOCK_STATUS = "SELECT status FROM reservation WHERE id = $1 FOR UPDATE"
+
+
+def _bookable(item: StockRow | None) -> int:
     """Units a new hold may take: none for a product we have no stock record for, or that was deleted."""
     if item is None or item.discontinued_at is not None:
         return 0
@@ -43,11 +90,16 @@ def _bookable(item: StockItem | None) -> int:
 
 
 class ReservationService:
-    """Reservations of one transaction (the request's, or an event handler's)."""
+    """Reservations of one transaction: an asyncpg connection inside one, or an ORM session whose
+    transaction the statements join (event handlers, tests)."""
 
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-        self.ledger = StockLedger(session)
+    def __init__(self, connection: asyncpg.Connection | AsyncSession) -> None:
+        self._source = connection
+
+    async def _conn(self) -> asyncpg.Connection:
+        if isinstance(self._source, AsyncSession):
+            self._source = await connection_of(self._source)
+        return self._source
 
     async def get(self, reservation_id: UUID) -> Reservation:
         reservation = await self.find(reservation_id)
@@ -55,43 +107,39 @@ class ReservationService:
             raise NotFound("reservation not found")
         return reservation
 
+    async def find(self, reservation_id: UUID) -> Reservation | None:
+        row = await (await self._conn()).fetchrow(_FIND, reservation_id)
+        if row is None:
+            return None
+        lines = [ReservationLine(p, q) for p, q in zip(row[6] or (), row[7] or (), strict=True)]
+        return Reservation(row[0], row[1], row[2], row[3], row[4], row[5], lines)
+
     async def reserve(
         self, reservation_id: UUID, quantities: Mapping[UUID, int], ttl_seconds: int
     ) -> tuple[Reservation, bool]:
         """Hold every line or none. Returns the reservation and whether this call created it."""
-        existing = await self.find(reservation_id)
-        if existing is not None:
-            return self._same_request(existing, quantities), False
-        stock = await self.ledger.lock(quantities)
-        # Claim the id before judging the stock: a concurrent retry of this very request held these
-        # locks just before us, and must get its reservation back, not a 409 for the units it took.
-        claimed = await self.session.scalar(
-            pg_insert(Reservation)
-            .values(id=reservation_id, expires_at=func.now() + timedelta(seconds=ttl_seconds))
-            .on_conflict_do_nothing(index_elements=["id"])
-            .returning(Reservation.id)
-        )
+        conn = await self._conn()
+        claimed = await conn.fetchrow(_CLAIM, reservation_id, float(ttl_seconds))
         if claimed is None:
-            existing = await self.get(reservation_id)
-            return self._same_request(existing, quantities), False
+            return self._same_request(await self.get(reservation_id), quantities), False
+        ledger = StockLedger(conn)
+        stock = await ledger.lock(quantities)
+        ordered = sorted(quantities.items())
         short = [
             ShortLine(product_id=product_id, requested=quantity, available=max(_bookable(stock.get(product_id)), 0))
-            for product_id, quantity in sorted(quantities.items())
+            for product_id, quantity in ordered
             if _bookable(stock.get(product_id)) < quantity
         ]
         if short:
             raise InsufficientStock(short)  # rolls the claimed id back with everything else
-        await self.session.execute(
-            insert(ReservationLine),
-            [
-                {"reservation_id": reservation_id, "product_id": product_id, "quantity": quantity}
-                for product_id, quantity in sorted(quantities.items())
-            ],
-        )
-        for product_id, quantity in quantities.items():
-            self.ledger.hold(stock[product_id], quantity)
-        await self.ledger.finish()
-        return await self.get(reservation_id), True
+        for product_id, quantity in ordered:
+            ledger.hold(stock[product_id], quantity)
+        await ledger.finish(new_lines=(reservation_id, dict(ordered)))
+        # Built from what was written: no re-read.
+        expires_at, created_at = claimed
+        lines = [ReservationLine(product_id, quantity) for product_id, quantity in ordered]
+        held = Reservation(reservation_id, ReservationStatus.HELD.value, expires_at, created_at, None, None, lines)
+        return held, True
 
     async def commit(self, reservation_id: UUID) -> Reservation:
         """The held units are sold: they leave `on_hand` and `reserved`. Committing twice is a no-op."""
@@ -99,16 +147,20 @@ class ReservationService:
         if reservation.status == ReservationStatus.COMMITTED:
             return reservation
         self._require_held(reservation, "commit")
-        reservation, stock = await self._lock(reservation)
+        ledger = StockLedger(await self._conn())
+        stock = await ledger.lock(reservation.quantities())
+        for line in reservation.lines:
+            ledger.ship(stock[line.product_id], line.quantity, reservation_id=reservation.id)
+        moved = await ledger.finish(transition=self._transition(reservation, ReservationStatus.COMMITTED))
+        if moved is not None:
+            return replace(reservation, status=ReservationStatus.COMMITTED.value, committed_at=moved[0])
+        # It changed before we held its rows (committed by a concurrent call, or expired just now
+        # by `lock`); nothing was written, and under the locks it cannot change any more.
+        reservation = await self.get(reservation_id)
         if reservation.status == ReservationStatus.COMMITTED:
             return reservation
         self._require_held(reservation, "commit")
-        for line in reservation.lines:
-            self.ledger.ship(stock[line.product_id], line.quantity, reservation_id=reservation.id)
-        reservation.status = ReservationStatus.COMMITTED.value
-        reservation.committed_at = datetime.now(UTC)
-        await self.ledger.finish()
-        return reservation
+        raise RuntimeError(f"reservation {reservation_id} is held but could not be committed")
 
     async def release(self, reservation_id: UUID) -> Reservation:
         """Give held units back to `available`. Releasing a released or expired hold is a no-op;
@@ -117,13 +169,18 @@ class ReservationService:
         if reservation.status in _NOT_HOLDING:
             return reservation
         self._require_not_sold(reservation)
-        reservation, stock = await self._lock(reservation)
+        ledger = StockLedger(await self._conn())
+        stock = await ledger.lock(reservation.quantities())
+        for line in reservation.lines:
+            ledger.unhold(stock[line.product_id], line.quantity)
+        moved = await ledger.finish(transition=self._transition(reservation, ReservationStatus.RELEASED))
+        if moved is not None:
+            return replace(reservation, status=ReservationStatus.RELEASED.value, closed_at=moved[1])
+        reservation = await self.get(reservation_id)  # see `commit`
         if reservation.status in _NOT_HOLDING:
             return reservation
         self._require_not_sold(reservation)
-        self._close(reservation, stock, ReservationStatus.RELEASED)
-        await self.ledger.finish()
-        return reservation
+        raise RuntimeError(f"reservation {reservation_id} is held but could not be released")
 
     async def cancel_order(self, reservation_id: UUID) -> Reservation | None:
         """Undo an order's reservation whatever state it reached: release a hold, restock a sale.
@@ -133,42 +190,33 @@ class ReservationService:
             return None
         if reservation.status in _SETTLED_AFTER_CANCEL:
             return reservation
-        reservation, stock = await self._lock(reservation)
-        if reservation.status == ReservationStatus.HELD:
-            self._close(reservation, stock, ReservationStatus.RELEASED)
-        elif reservation.status == ReservationStatus.COMMITTED:
+        conn = await self._conn()
+        ledger = StockLedger(conn)
+        stock = await ledger.lock(reservation.quantities())
+        # Rare path: read the status under the row lock (`lock` may have just expired it).
+        status = await conn.fetchval(_LOCK_STATUS, reservation_id)
+        if status == ReservationStatus.HELD:
             for line in reservation.lines:
-                self.ledger.move(
+                ledger.unhold(stock[line.product_id], line.quantity)
+            target = ReservationStatus.RELEASED
+        elif status == ReservationStatus.COMMITTED:
+            for line in reservation.lines:
+                ledger.move(
                     stock[line.product_id], line.quantity, MovementReason.ORDER_CANCELLED, reservation_id=reservation.id
                 )
-            reservation.status = ReservationStatus.RESTOCKED.value
-            reservation.closed_at = datetime.now(UTC)
-        await self.ledger.finish()
-        return reservation
+            target = ReservationStatus.RESTOCKED
+        else:
+            await ledger.finish()
+            return await self.get(reservation_id)
+        moved = await ledger.finish(transition=Transition(reservation_id, status, target.value))
+        if moved is None:  # cannot happen: the row is locked and was just read
+            raise RuntimeError(f"reservation {reservation_id} changed under its lock")
+        return replace(reservation, status=target.value, committed_at=moved[0], closed_at=moved[1])
 
     # -- internals ----------------------------------------------------------------------------------
-    async def find(self, reservation_id: UUID) -> Reservation | None:
-        statement = (
-            select(Reservation)
-            .where(Reservation.id == reservation_id)
-            .options(joinedload(Reservation.lines))
-            .execution_options(populate_existing=True)
-        )
-        return (await self.session.scalars(statement)).unique().one_or_none()
-
-    async def _lock(self, reservation: Reservation) -> tuple[Reservation, dict[UUID, StockItem]]:
-        """Lock the reservation's stock rows (which also expires it if its time is up), then re-read
-        it: whatever happened to it meanwhile is now visible and cannot change until we commit."""
-        stock = await self.ledger.lock(reservation.quantities())
-        # Lines never change; only the state needs re-reading, now under the row lock.
-        await self.session.refresh(reservation, ["status", "committed_at", "closed_at"], with_for_update=True)
-        return reservation, stock
-
-    def _close(self, reservation: Reservation, stock: dict[UUID, StockItem], status: ReservationStatus) -> None:
-        for line in reservation.lines:
-            self.ledger.unhold(stock[line.product_id], line.quantity)
-        reservation.status = status.value
-        reservation.closed_at = datetime.now(UTC)
+    @staticmethod
+    def _transition(reservation: Reservation, to: ReservationStatus) -> Transition:
+        return Transition(reservation.id, ReservationStatus.HELD.value, to.value)
 
     @staticmethod
     def _same_request(existing: Reservation, quantities: Mapping[UUID, int]) -> Reservation:
@@ -191,6 +239,39 @@ class ReservationService:
                 f"cannot release a reservation that is {reservation.status}; cancel its order to restock",
                 extra={"reservation_status": reservation.status},
             )
+
+
+class Reservations:
+    """The HTTP routes' reservations: each call in its own short transaction on the asyncpg pool."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+
+    @asynccontextmanager
+    async def _service(self) -> AsyncIterator[ReservationService]:
+        pool = await self.database.read_pool()
+        async with pool.acquire() as conn, conn.transaction():
+            yield ReservationService(conn)
+
+    async def reserve(
+        self, reservation_id: UUID, quantities: Mapping[UUID, int], ttl_seconds: int
+    ) -> tuple[Reservation, bool]:
+        async with self._service() as service:
+            return await service.reserve(reservation_id, quantities, ttl_seconds)
+
+    async def get(self, reservation_id: UUID) -> Reservation:
+        # One statement: no transaction needed.
+        pool = await self.database.read_pool()
+        async with pool.acquire() as conn:
+            return await ReservationService(conn).get(reservation_id)
+
+    async def commit(self, reservation_id: UUID) -> Reservation:
+        async with self._service() as service:
+            return await service.commit(reservation_id)
+
+    async def release(self, reservation_id: UUID) -> Reservation:
+        async with self._service() as service:
+            return await service.release(reservation_id)
 
 
 _NOT_HOLDING = frozenset({ReservationStatus.RELEASED, ReservationStatus.EXPIRED})

@@ -14,7 +14,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from commerce_platform.errors import Conflict, NotFound
-from inventory_service.ledger import StockLedger
+from inventory_service.ledger import StockLedger, StockRow, connection_of
 from inventory_service.models import MovementReason, StockItem, StockMovement
 
 
@@ -23,27 +23,32 @@ class StockService:
 
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
-        self.ledger = StockLedger(session)
 
-    async def set_on_hand(self, product_id: UUID, on_hand: int, *, actor_id: UUID | None) -> StockItem:
+    async def _ledger(self) -> StockLedger:
+        # The ledger's plain SQL joins the session's transaction.
+        return StockLedger(await connection_of(self.session))
+
+    async def set_on_hand(self, product_id: UUID, on_hand: int, *, actor_id: UUID | None) -> StockRow:
         """Set the level outright (a stock count), creating the record if needed."""
-        await self.ledger.create_missing([product_id])
-        item = (await self.ledger.lock([product_id]))[product_id]
+        ledger = await self._ledger()
+        await ledger.create_missing([product_id])
+        item = (await ledger.lock([product_id]))[product_id]
         if on_hand < item.reserved:
             raise Conflict(
                 f"on_hand cannot go below the {item.reserved} units held by reservations",
                 extra={"reserved": item.reserved, "requested_on_hand": on_hand},
             )
         if on_hand != item.on_hand:
-            self.ledger.move(item, on_hand - item.on_hand, MovementReason.STOCK_COUNT, actor_id=actor_id)
-        await self.ledger.finish()
+            ledger.move(item, on_hand - item.on_hand, MovementReason.STOCK_COUNT, actor_id=actor_id)
+        await ledger.finish()
         return item
 
     async def adjust(
         self, product_id: UUID, delta: int, reason: MovementReason, *, note: str | None, actor_id: UUID | None
-    ) -> StockItem:
+    ) -> StockRow:
         """Add or remove units with a reason; the result may not drop below what is reserved."""
-        item = (await self.ledger.lock([product_id])).get(product_id)
+        ledger = await self._ledger()
+        item = (await ledger.lock([product_id])).get(product_id)
         if item is None:
             raise NotFound("no stock record for this product")
         if item.on_hand + delta < item.reserved:
@@ -51,8 +56,8 @@ class StockService:
                 f"on_hand would drop to {item.on_hand + delta}, below the {item.reserved} units reserved",
                 extra={"on_hand": item.on_hand, "reserved": item.reserved, "delta": delta},
             )
-        self.ledger.move(item, delta, reason, note=note, actor_id=actor_id)
-        await self.ledger.finish()
+        ledger.move(item, delta, reason, note=note, actor_id=actor_id)
+        await ledger.finish()
         return item
 
     async def exists(self, product_id: UUID) -> bool:
@@ -63,7 +68,7 @@ class StockService:
 
     async def track(self, product_id: UUID) -> None:
         """A new product in the catalogue gets a stock record at zero (kept as is if it has one)."""
-        await self.ledger.create_missing([product_id])
+        await (await self._ledger()).create_missing([product_id])
 
     async def discontinue(self, product_id: UUID, when: datetime) -> None:
         """A deleted product can no longer be reserved. Its record stays for the audit trail and

@@ -8,7 +8,6 @@ import asyncio
 
 import structlog
 from litestar import Litestar
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from commerce_platform.database import Database
 from inventory_service.ledger import StockLedger
@@ -17,10 +16,11 @@ from inventory_service.settings import InventorySettings
 log = structlog.get_logger("inventory.sweeper")
 
 
-async def sweep_once(engine: AsyncEngine, batch_size: int) -> int:
+async def sweep_once(database: Database, batch_size: int) -> int:
     """Expire up to `batch_size` holds in one transaction; returns how many."""
-    async with AsyncSession(engine, expire_on_commit=False) as session, session.begin():
-        ledger = StockLedger(session)
+    pool = await database.read_pool()
+    async with pool.acquire() as conn, conn.transaction():
+        ledger = StockLedger(conn)
         swept = await ledger.sweep_expired(batch_size)
         await ledger.finish()
         return swept
@@ -34,7 +34,7 @@ async def sweep_expired_reservations(app: Litestar) -> None:
     while True:
         swept = 0
         try:
-            swept = await sweep_once(database.engine, batch_size)
+            swept = await sweep_once(database, batch_size)
             if swept:
                 log.info("expired reservations swept", count=swept)
         except Exception:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from inventory_service.models import Reservation, ReservationStatus, StockItem, StockMovement
+from inventory_service.ledger import StockRow
+from inventory_service.models import ReservationStatus, StockMovement
+from inventory_service.reservations import Reservation
 from inventory_service.schemas import Movement, ReservationLineOut, ReservationOut, StockLevel
 
 
-def stock_level_of(item: StockItem) -> StockLevel:
+def stock_level_of(item: StockRow) -> StockLevel:
     return StockLevel(
         product_id=item.product_id, on_hand=item.on_hand, reserved=item.reserved, available=item.available
     )
