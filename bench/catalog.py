@@ -112,7 +112,7 @@ def search_queries(categories: Sequence[str], rng: random.Random, count: int = 4
 UNRELATED_COMMIT = "SELECT txid_current()"
 # A write to the search read model (what each ProductUpdated or StockChanged event does): fires the
 # read model's NOTIFY trigger without changing a row, so every search process drops its cached results.
-READ_MODEL_WRITE = "UPDATE search.search_product SET id = id WHERE false"
+READ_MODEL_WRITE = "UPDATE search.search_product SET product_id = product_id WHERE false"
 
 
 async def churn(dsn: str, per_second: float, stop: asyncio.Event, statement: str = UNRELATED_COMMIT) -> int:
