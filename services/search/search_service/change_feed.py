@@ -1,11 +1,12 @@
 """The LISTEN connection that tells this process when the search read model changed (see result_cache.py).
 
 One per process that serves the API (`RUN_MODE` all or web: web-only replicas cache too), started
-by the app's startup hook and cancelled at shutdown. It bumps the `Generation` on each
-`search_read_model_changed` notification, and makes it unknown whenever it is not certain to hear
-them: before the first connect, when the connection drops, or when the keep-alive probe fails
-(asyncpg notices a dead socket only when it uses it). Reconnects with a capped backoff, like the
-outbox relay's listener.
+by the app's startup hook and cancelled at shutdown. It reports each `search_read_model_changed`
+notification to the `Generation` (what its payload says changed: one product's `available`, or
+anything), and makes the generation unknown whenever it is not certain to hear them: before the
+first connect, when the connection drops, or when the keep-alive probe fails (asyncpg notices a
+dead socket only when it uses it). Reconnects with a capped backoff, like the outbox relay's
+listener.
 """
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ import structlog
 from litestar import Litestar
 
 from commerce_platform.database import Database, asyncpg_dsn
-from search_service.result_cache import Generation, ResultCache
+from search_service.result_cache import Generation, ResultCache, changed_product
 
-# Must match the trigger function of migration 0002.
+# Must match the trigger functions of migrations 0002 and 0003.
 READ_MODEL_CHANNEL = "search_read_model_changed"
 _PROBE_EVERY_SECONDS = 5.0
 _PROBE_TIMEOUT_SECONDS = 2.0
@@ -71,7 +72,7 @@ class ReadModelChangeFeed:
                 lost.set()
 
             connection.add_termination_listener(on_lost)
-            await connection.add_listener(READ_MODEL_CHANNEL, lambda *_args: self._generation.changed())
+            await connection.add_listener(READ_MODEL_CHANNEL, self._heard)
             # LISTEN has taken effect: every commit from here on is heard; nothing older is trusted.
             self._generation.listening()
             self.connection = connection
@@ -85,6 +86,9 @@ class ReadModelChangeFeed:
             self.connection = None
             if connection is not None:
                 connection.terminate()
+
+    def _heard(self, _connection: object, _pid: int, _channel: str, payload: str) -> None:
+        self._generation.changed(changed_product(payload))
 
 
 async def start_change_feed(app: Litestar) -> None:

@@ -73,13 +73,13 @@ def attribute_filters(raw: Sequence[str]) -> dict[str, list[str]]:
 async def search_catalog(
     database: Database, criteria: SearchCriteria, cache: ResultCache | None = None
 ) -> SearchResults:
-    """Results for `criteria`: from `cache` if the read model has not changed since they were
+    """Results for `criteria`: from `cache` if nothing they depend on changed since they were
     computed, else full text first and, only if it finds nothing, names by trigram similarity."""
     if cache is None:
         return await _search(database, criteria)
     key = ResultCache.key(criteria)
-    # Read before the statements run: a change committing meanwhile retires this number, so
-    # results that may predate the change are never served after it (see result_cache.py).
+    # Read before the statements run: `put` checks the changes heard since this number, so results
+    # that may predate a change are never stored after it is heard (see result_cache.py).
     generation = cache.generation.current
     cached = cache.get(key, generation)
     if cached is not None:

@@ -10,26 +10,45 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
 import asyncpg
+import msgspec
 import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from commerce_platform.database import Database, asyncpg_dsn
 from commerce_platform.testing import admin_headers, create_category, create_product, eventually
-from search_service.change_feed import ReadModelChangeFeed
+from search_service.change_feed import READ_MODEL_CHANNEL, ReadModelChangeFeed
 from search_service.queries import MAX_COUNTED_MATCHES
-from search_service.result_cache import Generation, ResultCache
-from search_service.schemas import SearchCriteria, SearchFacets, SearchResults
+from search_service.repositories import apply_product_deletion, apply_product_snapshot, apply_stock
+from search_service.result_cache import RECENT_CHANGES, Generation, ResultCache, changed_product
+from search_service.schemas import SearchCriteria, SearchFacets, SearchItem, SearchResults
 from search_service.services import search_catalog
 
 
-def _results(total: int) -> SearchResults:
+def _results(total: int, *showing: uuid.UUID) -> SearchResults:
     empty = SearchFacets(categories=[], price_bands=[])
-    return SearchResults(items=[], total=total, page=1, page_size=20, facets=empty)
+    return SearchResults(items=[_item(i) for i in showing], total=total, page=1, page_size=20, facets=empty)
+
+
+def _item(product_id: uuid.UUID, available: int = 1) -> SearchItem:
+    return SearchItem(
+        product_id=product_id,
+        sku="SKU",
+        name="Thing",
+        price_cents=1000,
+        currency="EUR",
+        category_slug="misc",
+        in_stock=available > 0,
+        available=available,
+        score=None,
+    )
 
 
 def _known() -> Generation:
@@ -39,30 +58,37 @@ def _known() -> Generation:
 
 
 class FakeDatabase:
-    """Answers every statement with an empty result of `total`, counting statements; `during`
-    runs while a statement is 'executing' (to interleave a commit)."""
+    """Answers every statement with `items` and `total`, counting statements; `during` runs while
+    a statement is 'executing' (to interleave a commit)."""
 
     def __init__(self) -> None:
         self.statements = 0
         self.total = 0
+        self.items: list[SearchItem] = []
         self.during: Callable[[], None] = lambda: None
 
     async def fetchrow(self, _sql: str, *_args: object) -> dict[str, Any]:
         self.statements += 1
         self.during()
-        return {"items": None, "total": self.total, "categories": None, "price_bands": None}
+        items = msgspec.json.encode(self.items).decode()
+        return {"items": items, "total": self.total, "categories": None, "price_bands": None}
 
 
 class CountingDatabase:
-    """The real database, counting the statements the search sends."""
+    """The real database, counting the statements the search sends; `after` runs once a statement
+    has returned, before the search stores its result (to interleave a commit)."""
 
     def __init__(self, database: Database) -> None:
         self._database = database
         self.statements = 0
+        self.after: Callable[[], Awaitable[None]] | None = None
 
     async def fetchrow(self, sql: str, *args: object) -> asyncpg.Record | None:
         self.statements += 1
-        return await self._database.fetchrow(sql, *args)
+        row = await self._database.fetchrow(sql, *args)
+        if self.after is not None:
+            await self.after()
+        return row
 
     async def read_pool(self) -> asyncpg.Pool:
         self.statements += 1  # only the typo fallback uses the pool directly
@@ -142,6 +168,69 @@ async def test_a_result_computed_while_a_change_commits_is_not_served_after_it()
     database.total = 5
     after = await search_catalog(database, criteria, cache)  # type: ignore[arg-type]
     assert (database.statements, after.total) == (2, 5)
+
+
+def test_a_product_change_drops_only_the_entries_showing_that_product() -> None:
+    cache = ResultCache(capacity=8, generation=_known())
+    now = cache.generation.current
+    x, y = uuid.uuid4(), uuid.uuid4()
+    showing_x, showing_y, showing_both, empty = (
+        ResultCache.key(SearchCriteria(category=slug)) for slug in ("x", "y", "xy", "none")
+    )
+    cache.put(showing_x, now, _results(1, x))
+    cache.put(showing_y, now, _results(1, y))
+    cache.put(showing_both, now, _results(2, x, y))
+    cache.put(empty, now, _results(0))
+
+    cache.generation.changed(x)
+    now = cache.generation.current
+    assert [cache.get(k, now) is not None for k in (showing_x, showing_y, showing_both, empty)] == [
+        False,
+        True,
+        False,
+        True,
+    ]
+    cache.generation.changed()  # anything may have changed
+    assert len(cache) == 0
+
+
+async def test_a_product_change_heard_while_a_search_runs_keeps_only_a_page_showing_it_out() -> None:
+    database = FakeDatabase()
+    cache = ResultCache(capacity=8, generation=_known())
+    shown, other = uuid.uuid4(), uuid.uuid4()
+    database.items = [_item(shown, available=5)]
+    criteria = SearchCriteria(category="lamps")
+
+    database.during = lambda: cache.generation.changed(other)  # not on the page: the result stays good
+    await search_catalog(database, criteria, cache)  # type: ignore[arg-type]
+    database.during = lambda: None
+    await search_catalog(database, criteria, cache)  # type: ignore[arg-type]
+    assert database.statements == 1
+
+    cache.generation.changed(shown)
+    database.during = lambda: cache.generation.changed(shown)  # its page may predate this change
+    await search_catalog(database, criteria, cache)  # type: ignore[arg-type]
+    database.during = lambda: None
+    database.items = [_item(shown, available=4)]
+    after = await search_catalog(database, criteria, cache)  # type: ignore[arg-type]
+    assert (database.statements, [item.available for item in after.items]) == (3, [4])
+
+
+def test_a_search_overlapping_more_changes_than_are_kept_is_not_stored() -> None:
+    cache = ResultCache(capacity=8, generation=_known())
+    key = ResultCache.key(SearchCriteria(category="lamps"))
+    started = cache.generation.current
+    for _ in range(RECENT_CHANGES + 1):
+        cache.generation.changed(uuid.uuid4())  # none of them on the page, but the first is forgotten
+    cache.put(key, started, _results(1, uuid.uuid4()))
+    assert len(cache) == 0
+
+
+def test_a_payload_other_than_a_product_id_means_anything_changed() -> None:
+    product_id = uuid.uuid4()
+    assert changed_product(str(product_id)) == product_id
+    assert changed_product("") is None
+    assert changed_product("not an id") is None
 
 
 # -- against Postgres: the LISTEN connection ------------------------------------------------------
@@ -257,6 +346,236 @@ async def test_the_cache_is_off_while_the_listen_connection_is_lost(
         assert generation.current != connected_under  # entries from before the gap stay retired
         statements = counting.statements
         await search_catalog(counting, criteria, cache)  # type: ignore[arg-type]
+        assert counting.statements == statements + 1
+
+
+# -- against Postgres: what each write announces, and what the cache makes of it ------------------
+@asynccontextmanager
+async def _notifications(database: Database) -> AsyncIterator[asyncio.Queue[str]]:
+    """The payloads of `search_read_model_changed`, as a listener of its own receives them."""
+    connection = await asyncpg.connect(asyncpg_dsn(database.database_url))
+    queue: asyncio.Queue[str] = asyncio.Queue()
+    await connection.add_listener(READ_MODEL_CHANNEL, lambda *args: queue.put_nowait(args[3]))
+    try:
+        yield queue
+    finally:
+        await connection.close()
+
+
+async def _sent_by(
+    database: Database, queue: asyncio.Queue[str], write: Callable[[AsyncSession], Awaitable[object]]
+) -> list[str]:
+    """The notifications of one transaction that runs `write` (the real upserts): it also sends a
+    marker before and after, and a transaction's notifications reach a listener together."""
+    start, end = str(uuid.uuid4()), str(uuid.uuid4())
+    marker = text("SELECT pg_notify(:channel, :payload)")
+    async with AsyncSession(database.engine) as session, session.begin():
+        await session.execute(marker, {"channel": READ_MODEL_CHANNEL, "payload": start})
+        await write(session)
+        await session.execute(marker, {"channel": READ_MODEL_CHANNEL, "payload": end})
+    while await asyncio.wait_for(queue.get(), 10) != start:
+        pass
+    sent = []
+    while (payload := await asyncio.wait_for(queue.get(), 10)) != end:
+        sent.append(payload)
+    return sent
+
+
+async def test_each_write_announces_what_it_can_change(search_database: Database, events: Any, new_token: Any) -> None:
+    category = new_token()
+    product, early = uuid.uuid4(), uuid.uuid4()
+    async with _notifications(search_database) as queue:
+
+        async def sent(write: Callable[[AsyncSession], Awaitable[object]]) -> list[str]:
+            return await _sent_by(search_database, queue, write)
+
+        def stock(product_id: uuid.UUID, on_hand: int, revision: int, reserved: int = 0) -> Any:
+            event = events.stock(product_id, on_hand=on_hand, reserved=reserved, revision=revision)
+            return lambda session: apply_stock(session, event)
+
+        created = events.created(product, category_path=[category])
+        assert await sent(lambda session: apply_product_snapshot(session, created)) == [""]
+        # Stock of a product not created yet: an unlisted row, in no result and no count.
+        assert await sent(stock(early, 5, revision=1)) == []
+        assert await sent(stock(early, 6, revision=2)) == []
+
+        assert await sent(stock(product, 5, revision=1)) == [""]  # 0 -> 5: into stock
+        assert await sent(stock(product, 6, revision=2)) == [str(product)]  # available only
+        assert await sent(stock(product, 6, reserved=2, revision=3)) == [str(product)]  # a reservation
+        assert await sent(stock(product, 4, reserved=0, revision=4)) == []  # its commit: available stays 4
+        assert await sent(stock(product, 9, revision=3)) == []  # stale: the upsert changes no row
+        assert await sent(stock(product, 0, revision=5)) == [""]  # out of stock
+
+        updated = events.updated(product, revision=2, category_path=[category], price_cents=2500)
+        assert await sent(lambda session: apply_product_snapshot(session, updated)) == [""]
+        deleted = events.deleted(product, revision=3)
+        assert await sent(lambda session: apply_product_deletion(session, deleted)) == [""]
+        assert await sent(stock(product, 3, revision=6)) == []  # a tombstone is unlisted too
+
+
+@asynccontextmanager
+async def _heard_feed(database: Database) -> AsyncIterator[tuple[ResultCache, list[uuid.UUID | None]]]:
+    """A cache kept current by a real LISTEN connection, and every change it heard (None: anything)."""
+    async with _feed(database) as (_feed_task, generation):
+        cache = ResultCache(capacity=16, generation=generation)
+        heard: list[uuid.UUID | None] = []
+        generation.watch(heard.append)
+        yield cache, heard
+
+
+async def _heard_up_to_now(database: Database, heard: list[uuid.UUID | None]) -> None:
+    """Wait until the feed has heard every notification committed before this call: a marker sent
+    now (a product id no page shows) reaches it after them."""
+    marker = uuid.uuid4()
+    pool = await database.read_pool()
+    await pool.execute("SELECT pg_notify($1, $2)", READ_MODEL_CHANNEL, str(marker))
+    await _until(lambda: marker in heard, "the marker was never heard")
+
+
+async def test_a_stock_change_of_a_product_on_a_cached_page_reaches_the_next_search(
+    search_database: Database, read_model: Any, events: Any, new_token: Any
+) -> None:
+    category = new_token()
+    product_id = uuid.uuid4()
+    await read_model.apply(
+        events.created(product_id, category_path=[category]), events.stock(product_id, on_hand=5, revision=1)
+    )
+    counting = CountingDatabase(search_database)
+    criteria = SearchCriteria(category=category)
+    async with _heard_feed(search_database) as (cache, heard):
+        before = await search_catalog(counting, criteria, cache)  # type: ignore[arg-type]
+        assert [item.available for item in before.items] == [5]
+
+        await read_model.apply(events.stock(product_id, on_hand=7, revision=2))
+        await _until(lambda: product_id in heard, "the stock change was never heard")
+        after = await search_catalog(counting, criteria, cache)  # type: ignore[arg-type]
+        assert [item.available for item in after.items] == [7]
+
+
+async def _kept_while(
+    search_database: Database,
+    cache: ResultCache,
+    heard: list[uuid.UUID | None],
+    criteria: SearchCriteria,
+    write: Callable[[int], Awaitable[object]],
+    prepare: Callable[[int], Awaitable[object]] | None = None,
+) -> list[uuid.UUID | None]:
+    """`prepare` (given the attempt's number), search, `write`, search again: the second search
+    must be served from the cache without a statement. Attempts in which another test's write
+    emptied the cache (rightly) are repeated. Returns what was heard around the write."""
+    counting = CountingDatabase(search_database)
+    for attempt in range(1, 21):
+        if prepare is not None:
+            await prepare(attempt)
+            await _heard_up_to_now(search_database, heard)
+        heard.clear()
+        first = await search_catalog(counting, criteria, cache)  # type: ignore[arg-type]
+        statements = counting.statements
+        await write(attempt)
+        await _heard_up_to_now(search_database, heard)
+        if None in heard:
+            continue
+        again = await search_catalog(counting, criteria, cache)  # type: ignore[arg-type]
+        assert again is first
+        assert counting.statements == statements  # served without a statement
+        return list(heard)
+    pytest.fail("other writes emptied the cache in every attempt")
+
+
+async def test_a_stock_change_of_a_product_not_on_the_page_keeps_the_entry(
+    search_database: Database, read_model: Any, events: Any, new_token: Any
+) -> None:
+    shown, elsewhere = uuid.uuid4(), uuid.uuid4()
+    category = new_token()
+    await read_model.apply(
+        events.created(shown, category_path=[category]),
+        events.created(elsewhere, category_path=[new_token()]),
+        events.stock(elsewhere, on_hand=50, revision=1),
+    )
+
+    async def sell_elsewhere(attempt: int) -> None:
+        await read_model.apply(events.stock(elsewhere, on_hand=50 - attempt, revision=1 + attempt))
+
+    async with _heard_feed(search_database) as (cache, heard):
+        during = await _kept_while(search_database, cache, heard, SearchCriteria(category=category), sell_elsewhere)
+    assert elsewhere in during  # announced as a change of that product's `available` only
+
+
+async def test_a_reservation_commit_changes_no_cached_result(
+    search_database: Database, read_model: Any, events: Any, new_token: Any
+) -> None:
+    category = new_token()
+    product_id = uuid.uuid4()
+    await read_model.apply(events.created(product_id, category_path=[category]))
+
+    # Before the first search: on hand 10, then 2 reserved (available 8, shown on the page).
+    async def reserve(attempt: int) -> None:
+        await read_model.apply(
+            events.stock(product_id, on_hand=10, reserved=0, revision=3 * attempt),
+            events.stock(product_id, on_hand=10, reserved=2, revision=3 * attempt + 1),
+        )
+
+    # The reservation's commit: on hand and reserved both down by 2, available still 8.
+    async def commit(attempt: int) -> None:
+        await read_model.apply(events.stock(product_id, on_hand=8, reserved=0, revision=3 * attempt + 2))
+
+    criteria = SearchCriteria(category=category)
+    async with _heard_feed(search_database) as (cache, heard):
+        during = await _kept_while(search_database, cache, heard, criteria, commit, prepare=reserve)
+    assert product_id not in during  # nothing was announced for it
+    assert [(item.available, item.in_stock) for item in (await search_catalog(search_database, criteria)).items] == [
+        (8, True)
+    ]
+
+
+async def test_a_product_coming_into_stock_reaches_a_cached_in_stock_search(
+    search_database: Database, read_model: Any, events: Any, new_token: Any
+) -> None:
+    category = new_token()
+    stocked, arriving = uuid.uuid4(), uuid.uuid4()
+    await read_model.apply(
+        events.created(stocked, category_path=[category], created_at=datetime(2026, 1, 1, tzinfo=UTC)),
+        events.created(arriving, category_path=[category], created_at=datetime(2026, 1, 2, tzinfo=UTC)),
+        events.stock(stocked, on_hand=3, revision=1),
+    )
+    counting = CountingDatabase(search_database)
+    in_stock = SearchCriteria(category=category, in_stock=True)
+    async with _heard_feed(search_database) as (cache, heard):
+        before = await search_catalog(counting, in_stock, cache)  # type: ignore[arg-type]
+        assert ([item.product_id for item in before.items], before.total) == ([stocked], 1)
+
+        # `arriving` is on no cached page, but coming into stock changes membership, total and facets.
+        await read_model.apply(events.stock(arriving, on_hand=2, revision=1))
+        await _heard_up_to_now(search_database, heard)
+        assert None in heard
+        after = await search_catalog(counting, in_stock, cache)  # type: ignore[arg-type]
+        assert ([item.product_id for item in after.items], after.total) == ([arriving, stocked], 2)
+
+
+async def test_a_stock_change_heard_while_a_search_runs_keeps_its_page_out_of_the_cache(
+    search_database: Database, read_model: Any, events: Any, new_token: Any
+) -> None:
+    category = new_token()
+    product_id = uuid.uuid4()
+    await read_model.apply(
+        events.created(product_id, category_path=[category]), events.stock(product_id, on_hand=5, revision=1)
+    )
+    counting = CountingDatabase(search_database)
+    criteria = SearchCriteria(category=category)
+    async with _heard_feed(search_database) as (cache, heard):
+
+        async def sell_one() -> None:
+            # Commits and is heard after the statement read 5, before the search stores its result.
+            counting.after = None
+            await read_model.apply(events.stock(product_id, on_hand=4, revision=2))
+            await _until(lambda: product_id in heard, "the stock change was never heard")
+
+        counting.after = sell_one
+        during = await search_catalog(counting, criteria, cache)  # type: ignore[arg-type]
+        assert [item.available for item in during.items] == [5]  # right when the statement ran
+        statements = counting.statements
+        after = await search_catalog(counting, criteria, cache)  # type: ignore[arg-type]
+        assert [item.available for item in after.items] == [4]
         assert counting.statements == statements + 1
 
 
