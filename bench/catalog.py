@@ -110,9 +110,18 @@ def search_queries(categories: Sequence[str], rng: random.Random, count: int = 4
 
 # A commit elsewhere in the database (other services write all the time): must not evict search's cache.
 UNRELATED_COMMIT = "SELECT txid_current()"
-# A write to the search read model (what each ProductUpdated or StockChanged event does): fires the
-# read model's NOTIFY trigger without changing a row, so every search process drops its cached results.
-READ_MODEL_WRITE = "UPDATE search.search_product SET product_id = product_id WHERE false"
+# What a StockChanged event does to the read model, on a random in-stock product: `available` moves by
+# one and the product stays in stock, so the search processes drop the cached pages showing it.
+STOCK_CHANGE = """
+    UPDATE search.search_product
+    SET available = CASE WHEN available > 1 THEN available - 1 ELSE available + 1 END,
+        on_hand = CASE WHEN available > 1 THEN on_hand - 1 ELSE on_hand + 1 END,
+        stock_revision = stock_revision + 1, applied_at = now()
+    WHERE product_id = $1 AND in_stock
+"""
+IN_STOCK_IDS = "SELECT product_id FROM search.search_product WHERE in_stock AND listed LIMIT 10000"
+# "Anything may have changed" (what a product update sends): every search process empties its cache.
+EMPTY_SEARCH_CACHES = "SELECT pg_notify('search_read_model_changed', '')"
 
 
 async def churn(dsn: str, per_second: float, stop: asyncio.Event, statement: str = UNRELATED_COMMIT) -> int:
@@ -130,11 +139,28 @@ async def churn(dsn: str, per_second: float, stop: asyncio.Event, statement: str
     return done
 
 
+async def stock_churn(dsn: str, per_second: float, stop: asyncio.Event, seed: int = 11) -> int:
+    """`STOCK_CHANGE` on a random in-stock product `per_second` times a second until `stop`."""
+    conn = await asyncpg.connect(dsn)
+    rng = random.Random(seed)
+    done = 0
+    try:
+        ids = [row[0] for row in await conn.fetch(IN_STOCK_IDS)]
+        while not stop.is_set():
+            await conn.execute(STOCK_CHANGE, rng.choice(ids))
+            done += 1
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), 1 / per_second)
+    finally:
+        await conn.close()
+    return done
+
+
 async def measure_cases(cases: Sequence[Case], scripts: dict[str, tuple[str, str]], load: Load, repeats: int,
                         churn_dsn: str, progress: Callable[[str], None], profile_dir: Path | None = None) -> None:
     """Interleaved rounds (as harness.measure), but each case with its own Lua script; keys ending in
     '_churn' run while another connection commits 100 unrelated transactions/s; keys ending in
-    '_events' while the search read model changes 20 times a second (a shop selling 10 orders/s)."""
+    '_stock' while 20 stock changes a second reach the read model (a shop selling ~10 orders/s)."""
     for case in cases:  # warm-up
         url, script = scripts[case.key]
         await run_wrk(url, script, Load(load.connections, 2, load.threads))
@@ -145,8 +171,8 @@ async def measure_cases(cases: Sequence[Case], scripts: dict[str, tuple[str, str
             churner = None
             if case.key.endswith("_churn"):
                 churner = asyncio.create_task(churn(churn_dsn, 100, stop))
-            elif case.key.endswith("_events"):
-                churner = asyncio.create_task(churn(churn_dsn, 20, stop, READ_MODEL_WRITE))
+            elif case.key.endswith("_stock"):
+                churner = asyncio.create_task(stock_churn(churn_dsn, 20, stop))
             spy = None
             if profile_dir is not None and round_no == 1 and pyspy.available():
                 out = profile_dir / f"pyspy-{case.key}.txt"
@@ -190,7 +216,7 @@ async def search_breakdown(search_url: str, queries: Sequence[str], dsn: str, ea
             for kind, paths in sorted(kinds.items()):
                 times = []
                 for path in paths[:each]:
-                    await conn.execute(READ_MODEL_WRITE)
+                    await conn.execute(EMPTY_SEARCH_CACHES)
                     await asyncio.sleep(0.02)  # the notification reaches the service's listener
                     started = time.perf_counter()
                     async with http.get(search_url + path) as resp:
@@ -281,7 +307,7 @@ async def main_async(args: argparse.Namespace) -> int:
                      pids=lambda: search, db_pids=lambda: pg),
                 Case("search_churn", "GET /v1/search, 100 commits/s elsewhere", Target(search_url),
                      pids=lambda: search, db_pids=lambda: pg),
-                Case("search_events", "GET /v1/search, read model written 20/s", Target(search_url),
+                Case("search_stock", "GET /v1/search, 20 stock changes/s", Target(search_url),
                      pids=lambda: search, db_pids=lambda: pg),
             ]
             scripts = {
@@ -289,7 +315,7 @@ async def main_async(args: argparse.Namespace) -> int:
                 "product": (product_url, random_paths_script([f"/v1/products/{i}" for i in ids])),
                 "search": (search_url, random_paths_script(queries)),
                 "search_churn": (search_url, random_paths_script(queries)),
-                "search_events": (search_url, random_paths_script(queries)),
+                "search_stock": (search_url, random_paths_script(queries)),
             }
             load = Load(connections=args.connections, duration_seconds=args.duration, threads=2)
             profile_dir = stack.data_dir if args.profile else None
