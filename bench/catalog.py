@@ -124,30 +124,19 @@ IN_STOCK_IDS = "SELECT product_id FROM search.search_product WHERE in_stock AND 
 EMPTY_SEARCH_CACHES = "SELECT pg_notify('search_read_model_changed', '')"
 
 
-async def churn(dsn: str, per_second: float, stop: asyncio.Event, statement: str = UNRELATED_COMMIT) -> int:
-    """Commit `statement` `per_second` times a second until `stop`, as a live shop's other writers do."""
+async def churn(
+    dsn: str, per_second: float, stop: asyncio.Event, statement: str = UNRELATED_COMMIT, *,
+    on_random_product: bool = False,
+) -> int:
+    """Commit `statement` `per_second` times a second until `stop`, as a live shop's other writers do;
+    with `on_random_product`, its $1 is a random in-stock product each time."""
     conn = await asyncpg.connect(dsn)
+    rng = random.Random(11)
     done = 0
     try:
+        ids = [row[0] for row in await conn.fetch(IN_STOCK_IDS)] if on_random_product else []
         while not stop.is_set():
-            await conn.execute(statement)
-            done += 1
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), 1 / per_second)
-    finally:
-        await conn.close()
-    return done
-
-
-async def stock_churn(dsn: str, per_second: float, stop: asyncio.Event, seed: int = 11) -> int:
-    """`STOCK_CHANGE` on a random in-stock product `per_second` times a second until `stop`."""
-    conn = await asyncpg.connect(dsn)
-    rng = random.Random(seed)
-    done = 0
-    try:
-        ids = [row[0] for row in await conn.fetch(IN_STOCK_IDS)]
-        while not stop.is_set():
-            await conn.execute(STOCK_CHANGE, rng.choice(ids))
+            await conn.execute(statement, *([rng.choice(ids)] if ids else []))
             done += 1
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), 1 / per_second)
@@ -172,7 +161,7 @@ async def measure_cases(cases: Sequence[Case], scripts: dict[str, tuple[str, str
             if case.key.endswith("_churn"):
                 churner = asyncio.create_task(churn(churn_dsn, 100, stop))
             elif case.key.endswith("_stock"):
-                churner = asyncio.create_task(stock_churn(churn_dsn, 20, stop))
+                churner = asyncio.create_task(churn(churn_dsn, 20, stop, STOCK_CHANGE, on_random_product=True))
             spy = None
             if profile_dir is not None and round_no == 1 and pyspy.available():
                 out = profile_dir / f"pyspy-{case.key}.txt"

@@ -23,6 +23,7 @@ from multiprocessing.context import ForkServerContext
 from pathlib import Path
 from typing import Any
 
+from commerce_platform.devstack.processes import log_tail
 from commerce_platform.routing import SERVICES
 
 PR_SET_PDEATHSIG = 1
@@ -161,8 +162,4 @@ class ForkedProcess:
                 process.join(5)
 
     def log_tail(self, lines: int = 25) -> str:
-        try:
-            text = self.log_path.read_text(errors="replace")
-        except FileNotFoundError:
-            return ""
-        return "\n".join(text.splitlines()[-lines:])
+        return log_tail(self.log_path, lines)

@@ -116,11 +116,16 @@ class ManagedProcess:
             self._log = None
 
     def log_tail(self, lines: int = 25) -> str:
-        try:
-            text = self.log_path.read_text(errors="replace")
-        except FileNotFoundError:
-            return ""
-        return "\n".join(text.splitlines()[-lines:])
+        return log_tail(self.log_path, lines)
+
+
+def log_tail(path: Path, lines: int = 25) -> str:
+    """The last `lines` lines of a child's log, for error messages ("" if it wrote none)."""
+    try:
+        text = path.read_text(errors="replace")
+    except FileNotFoundError:
+        return ""
+    return "\n".join(text.splitlines()[-lines:])
 
 
 def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
