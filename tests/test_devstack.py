@@ -64,8 +64,8 @@ async def test_port_in_use_is_reported_by_name(tmp_path: Path) -> None:
         stack.stop()
 
 
-def test_launcher_starts_everything_and_ctrl_c_stops_it_all(tmp_path: Path) -> None:
-    offset = _free_offset()
+def _start_launcher(tmp_path: Path, offset: int) -> tuple[subprocess.Popen[bytes], Path]:
+    """`python -m commerce_platform.devstack` in the background, its output in a file; waits until up."""
     log = tmp_path / "launcher.out"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     env.pop("DATABASE_URL", None)
@@ -76,12 +76,25 @@ def test_launcher_starts_everything_and_ctrl_c_stops_it_all(tmp_path: Path) -> N
              "--port-offset", str(offset)],
             stdout=out, stderr=subprocess.STDOUT, env=env,
         )
+    deadline = time.monotonic() + 90
+    while "stack is up" not in log.read_text():
+        assert launcher.poll() is None, log.read_text()
+        assert time.monotonic() < deadline, log.read_text()
+        time.sleep(0.2)
+    return launcher, log
+
+
+def _all_gone(pids: set[int], seconds: float) -> list[int]:
+    deadline = time.monotonic() + seconds
+    while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return [pid for pid in pids if _alive(pid)]
+
+
+def test_launcher_starts_everything_and_ctrl_c_stops_it_all(tmp_path: Path) -> None:
+    offset = _free_offset()
+    launcher, log = _start_launcher(tmp_path, offset)
     try:
-        deadline = time.monotonic() + 90
-        while "stack is up" not in log.read_text():
-            assert launcher.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, log.read_text()
-            time.sleep(0.2)
         text = log.read_text()
         assert f"http://127.0.0.1:{8080 + offset}" in text
         for route in SERVICES:
@@ -92,10 +105,26 @@ def test_launcher_starts_everything_and_ctrl_c_stops_it_all(tmp_path: Path) -> N
         assert len(started) >= len(SERVICES) + 3
         launcher.send_signal(signal.SIGINT)
         assert launcher.wait(30) == 0, log.read_text()
-        deadline = time.monotonic() + 10
-        while any(_alive(pid) for pid in started) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert [pid for pid in started if _alive(pid)] == []
+        assert _all_gone(started, 10) == []
+        for route in SERVICES:
+            assert port_is_free(route.port + offset)
+    finally:
+        if launcher.poll() is None:
+            launcher.kill()
+
+
+def test_a_killed_launcher_takes_every_process_with_it(tmp_path: Path) -> None:
+    """kill -9 gives the launcher no chance to stop anything: the kernel's parent-death signal does,
+    through the fork server the services were forked from (which exits when the launcher is gone)."""
+    offset = _free_offset()
+    launcher, _log = _start_launcher(tmp_path, offset)
+    try:
+        started = _descendants(launcher.pid)
+        assert len(started) >= len(SERVICES) + 3
+        launcher.kill()
+        launcher.wait(10)
+        # Postgres finishes its shutdown once its clients are gone: allow it a little longer.
+        assert _all_gone(started, 30) == []
         for route in SERVICES:
             assert port_is_free(route.port + offset)
     finally:
