@@ -12,20 +12,11 @@ from bench import REPO_ROOT
 from commerce_platform.database import asyncpg_dsn
 from commerce_platform.db_provisioning import provision
 from commerce_platform.devstack import launcher
-from commerce_platform.devstack.launcher import Stack, StackConfig
+from commerce_platform.devstack.launcher import Stack, StackConfig, uvicorn_argv
 from commerce_platform.devstack.processes import ManagedProcess, StackProcess, free_port
 from commerce_platform.routing import service
 
 Progress = Callable[[str], None]
-
-
-def uvicorn_argv(factory: str, port: int) -> list[str]:
-    """The same uvicorn command line the launcher uses for every service (launcher `_spawn_service`)."""
-    return [
-        sys.executable, "-m", "uvicorn", "--factory", factory,
-        "--host", "127.0.0.1", "--port", str(port),
-        "--no-access-log", "--timeout-graceful-shutdown", "5",
-    ]
 
 
 def free_port_offset(start: int = 41000, stop: int = 57000, step: int = 500) -> int:

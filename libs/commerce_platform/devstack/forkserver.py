@@ -11,7 +11,6 @@ pages with the server, so the stack also uses less memory.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import importlib
 import multiprocessing
 import os
@@ -23,10 +22,8 @@ from multiprocessing.context import ForkServerContext
 from pathlib import Path
 from typing import Any
 
-from commerce_platform.devstack.processes import log_tail
+from commerce_platform.devstack.processes import die_with_parent, log_tail
 from commerce_platform.routing import SERVICES
-
-PR_SET_PDEATHSIG = 1
 
 # Imported once by the fork server; what a service imports beyond these costs ~0.05 CPU-seconds.
 PRELOAD: tuple[str, ...] = (
@@ -79,9 +76,7 @@ def run_child(spec: ChildSpec) -> None:
     """Runs in the forked child: become a session leader with its own log and environment, then run."""
     os.setsid()  # its own process group, so stopping it stops whatever it starts
     _let_server_exit_without_us()
-    if sys.platform.startswith("linux"):
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)  # the fork server dies with the launcher
+    die_with_parent()  # the fork server dies with the launcher
     log_fd = os.open(spec.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     null_fd = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null_fd, 0)

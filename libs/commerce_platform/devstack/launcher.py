@@ -35,6 +35,14 @@ SMTP_PORT = 1025
 LOCAL_STRIPE_KEY = "sk_test_localstripe"
 
 
+def uvicorn_argv(app_factory: str, port: int, host: str = "127.0.0.1") -> list[str]:
+    """A service's command line where it runs in a fresh interpreter (`forkserver.run_uvicorn` is its twin)."""
+    return [
+        sys.executable, "-m", "uvicorn", "--factory", app_factory, "--host", host, "--port", str(port),
+        "--no-access-log", "--timeout-graceful-shutdown", "5",
+    ]
+
+
 class StackError(RuntimeError):
     """The stack could not start; the message says which part and why."""
 
@@ -315,13 +323,9 @@ class Stack:
 
     async def _spawn_service(self, route: ServiceRoute, base_env: Mapping[str, str]) -> None:
         host, port = "127.0.0.1", self.port(route)
-        argv = [
-            sys.executable, "-m", "uvicorn", "--factory", route.app_factory, "--host", host, "--port", str(port),
-            "--no-access-log", "--timeout-graceful-shutdown", "5",
-        ]
         await self._spawn(
             route.name, "commerce_platform.devstack.forkserver:run_uvicorn", (route.app_factory, host, port),
-            argv, self._service_env(route, base_env),
+            uvicorn_argv(route.app_factory, port, host), self._service_env(route, base_env),
         )
 
     async def _spawn_gateway(self, base_env: Mapping[str, str]) -> None:

@@ -17,14 +17,19 @@ from typing import IO, Protocol
 PR_SET_PDEATHSIG = 1
 
 
+def die_with_parent() -> None:
+    """Ask the kernel to SIGTERM this process when its parent dies (Linux; elsewhere a no-op)."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 def _die_with_parent() -> Callable[[], None] | None:
     if not sys.platform.startswith("linux"):
         return None
-    libc = ctypes.CDLL("libc.so.6", use_errno=True)
 
     def preexec() -> None:
         os.setsid()
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+        die_with_parent()
 
     return preexec
 
