@@ -63,12 +63,15 @@ def provision(topology: dict[str, Any]) -> dict[str, str]:
         arn = _queue_arn(sqs, url)
         sources = [topic_arns[t] for t in queue["subscribes_to"]]
         sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": _only_from_topics(arn, sources)})
-        for topic_arn in sources:
+        for topic_name in queue["subscribes_to"]:
+            attributes = {"RawMessageDelivery": "true"}
+            if topic_name in queue.get("filter_policies", {}):
+                attributes["FilterPolicy"] = json.dumps(queue["filter_policies"][topic_name])
             sns.subscribe(
-                TopicArn=topic_arn,
+                TopicArn=topic_arns[topic_name],
                 Protocol="sqs",
                 Endpoint=arn,
-                Attributes={"RawMessageDelivery": "true"},
+                Attributes=attributes,
             )
         made[queue["name"]] = url
         made[queue["dead_letter"]] = dlq_url

@@ -69,6 +69,7 @@ def build_messaging(
             ),
         )
         for topic_name in q.subscribes_to:
+            filter_policy = q.filter_policy(topic_name)
             aws.sns.TopicSubscription(
                 naming.name("sub", topic_name, q.name),
                 topic=sns_topics[topic_name].arn,
@@ -76,6 +77,8 @@ def build_messaging(
                 endpoint=queue.arn,
                 # The consumer reads the event envelope and traceparent attribute, not SNS's wrapper.
                 raw_message_delivery=True,
+                # Matched against message attributes (the default scope); see event_topology.TopicFilter.
+                filter_policy=json.dumps(filter_policy) if filter_policy is not None else None,
                 # Without the policy in place the first messages would be dropped.
                 opts=pulumi.ResourceOptions(depends_on=[policy]),
             )

@@ -1,4 +1,5 @@
-"""One service's database: an SQLAlchemy engine for writes and a lean asyncpg pool for hot reads.
+"""One service's database: an SQLAlchemy engine for the ORM paths, and a lean asyncpg pool for the hot
+ones (reads, short write transactions, event handlers) in plain SQL.
 
 Each service owns one Postgres schema. Connections set `search_path` to that schema, so models and
 migrations never name it and a service cannot stumble into another service's tables (its role has
@@ -8,7 +9,8 @@ no grants there either).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+import contextlib
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import asyncpg
@@ -37,14 +39,19 @@ def ssl_mode(database_url: str) -> str | None:
 
 
 async def _keep_session_state(_connection: asyncpg.Connection) -> None:
-    """Skip asyncpg's RESET ALL on release: the read pool runs single statements outside
-    transactions and never leaves session state behind, and the reset round trip costs ~30%
-    of a primary-key read."""
+    """Skip asyncpg's RESET ALL on release: the pool's users never change session settings (only
+    `SET LOCAL` inside a transaction; asyncpg itself rolls back a transaction left open before this
+    runs), and the reset round trip costs ~30% of a primary-key read."""
 
 
 class Database:
-    """Engine and read pool for one service schema, created lazily so a process starts (and answers
-    /health) even while the database is down."""
+    """Engine and asyncpg pool for one service schema, created lazily so a process starts (and
+    answers /health) even while the database is down.
+
+    The pool holds up to `request_connections + worker_connections`. Background workers (queue
+    consumers, sweepers) take theirs through `transaction(worker=True)`, at most `worker_connections`
+    at once: however busy they are, they leave `request_connections` to the request handlers.
+    """
 
     def __init__(
         self,
@@ -54,7 +61,8 @@ class Database:
         application_name: str,
         pool_size: int = 10,
         max_overflow: int = 5,
-        read_pool_size: int = 10,
+        request_connections: int = 10,
+        worker_connections: int = 10,
     ) -> None:
         self.database_url = database_url
         self.schema = schema
@@ -77,24 +85,38 @@ class Database:
             pool_timeout=10,
             connect_args=connect_args,
         )
-        self._read_pool_size = read_pool_size
+        self._pool_size = request_connections + worker_connections
+        # At least one slot: a process that keeps no share for workers may still run one now and then.
+        self._worker_slots = asyncio.Semaphore(max(1, worker_connections))
         self._read_pool: asyncpg.Pool | None = None
         self._read_pool_lock = asyncio.Lock()
 
     async def read_pool(self) -> asyncpg.Pool:
-        """The asyncpg pool for hot, read-only paths (a primary-key read at ~4x the ORM's rate)."""
+        """The asyncpg pool, for reads and writes alike (a primary-key read at ~4x the ORM's rate).
+        For a transaction, prefer `transaction()`."""
         if self._read_pool is None:
             async with self._read_pool_lock:
                 if self._read_pool is None:
                     self._read_pool = await asyncpg.create_pool(
                         asyncpg_dsn(self.database_url),
                         min_size=1,
-                        max_size=self._read_pool_size,
+                        max_size=self._pool_size,
                         server_settings=dict(self.server_settings),
                         reset=_keep_session_state,
                         timeout=5,
                     )
         return self._read_pool
+
+    @contextlib.asynccontextmanager
+    async def transaction(self, *, worker: bool = False) -> AsyncIterator[asyncpg.Connection]:
+        """A pool connection inside a transaction: committed when the block ends, rolled back if it
+        raises. Background workers pass `worker=True` (see the class). Work on this connection only:
+        a second one taken inside the block waits for connections that callers like this one hold,
+        possibly forever."""
+        async with self._worker_slots if worker else contextlib.nullcontext():
+            pool = await self.read_pool()
+            async with pool.acquire() as conn, conn.transaction():
+                yield conn
 
     async def fetchrow(self, query: str, *args: Any) -> asyncpg.Record | None:
         pool = await self.read_pool()

@@ -92,12 +92,15 @@ def create_service_app(
         otlp_endpoint=settings.otel_exporter_otlp_endpoint,
         traces_file=settings.otel_traces_file,
     )
+    runs_workers = settings.run_mode in ("worker", "all") and bool(definition.workers)
     database = Database(
         settings.database_url,
         schema=route.schema,
         application_name=f"{route.name}-service",
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
+        # Without workers, no share of the asyncpg pool is kept for them.
+        worker_connections=settings.db_worker_connections if runs_workers else 0,
     )
     aws = AwsClients(region=settings.aws_region, endpoint_url=settings.aws_endpoint_url)
     readiness: dict[str, ReadinessCheck] = {"database": database.ping}

@@ -28,6 +28,9 @@ class PlatformSettings(msgspec.Struct, kw_only=True, frozen=True):
     run_mode: RunMode = "all"
     db_pool_size: int = 10
     db_max_overflow: int = 5
+    # asyncpg connections the background workers (queue consumers, sweepers) may hold at once, on top
+    # of the pool's 10 for requests; the queue consumer's default concurrency is 10 too.
+    db_worker_connections: int = 10
     aws_region: str = "us-east-1"
     aws_endpoint_url: str | None = None
     sns_topic_arn_prefix: str = "arn:aws:sns:us-east-1:123456789012:"

@@ -89,11 +89,13 @@ def test_an_event_reaches_exactly_the_subscribed_queues_raw(provisioned: dict[st
         _drain(sqs, provisioned[q.name])
     body = json.dumps({"type": topic.event_types[0], "data": {}})
     traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
-    sns.publish(
-        TopicArn=provisioned[topic.name],
-        Message=body,
-        MessageAttributes={"traceparent": {"DataType": "String", "StringValue": traceparent}},
-    )
+    attributes = {"traceparent": {"DataType": "String", "StringValue": traceparent}}
+    # Pass every subscription filter on this topic, so each subscribed queue must receive it.
+    for q in QUEUES:
+        for f in q.filters:
+            if f.topic == topic.name:
+                attributes[f.attribute] = {"DataType": "String", "StringValue": f.values[0]}
+    sns.publish(TopicArn=provisioned[topic.name], Message=body, MessageAttributes=attributes)
     for q in QUEUES:
         received = _drain(sqs, provisioned[q.name])
         if topic.name in q.subscribes_to:
@@ -101,6 +103,25 @@ def test_an_event_reaches_exactly_the_subscribed_queues_raw(provisioned: dict[st
             assert received[0]["MessageAttributes"]["traceparent"]["StringValue"] == traceparent
         else:
             assert received == [], q.name
+
+
+@pytest.mark.parametrize(
+    ("queue", "topic_filter"), [(q, f) for q in QUEUES for f in q.filters], ids=lambda v: getattr(v, "name", "")
+)
+def test_a_subscription_filter_keeps_out_messages_it_does_not_match(
+    provisioned: dict[str, str], endpoint: str, queue: Any, topic_filter: Any
+) -> None:
+    sns, sqs = _client("sns", endpoint), _client("sqs", endpoint)
+    _drain(sqs, provisioned[queue.name])
+    for value in ("no-such-value", *topic_filter.values):
+        sns.publish(
+            TopicArn=provisioned[topic_filter.topic],
+            Message=json.dumps({"value": value}),
+            MessageAttributes={topic_filter.attribute: {"DataType": "String", "StringValue": value}},
+        )
+    sns.publish(TopicArn=provisioned[topic_filter.topic], Message=json.dumps({"value": None}))  # no attribute
+    received = [json.loads(m["Body"])["value"] for m in _drain(sqs, provisioned[queue.name])]
+    assert sorted(received) == sorted(topic_filter.values)
 
 
 def test_a_poison_message_is_dead_lettered(provisioned: dict[str, str], endpoint: str) -> None:

@@ -234,6 +234,12 @@ def test_every_queue_has_a_dlq_and_accepts_only_its_topics(dev_stack: ProgramRun
     expected_topics = sorted(f"commerce-dev-{t}" for t in queue.subscribes_to)
     assert sorted(s.inputs["topic"].rsplit(":", 1)[1] for s in subs) == expected_topics
     assert all(s.inputs["rawMessageDelivery"] is True and s.inputs["protocol"] == "sqs" for s in subs)
+    policies = {
+        s.inputs["topic"].rsplit(":", 1)[1].removeprefix("commerce-dev-"): s.inputs.get("filterPolicy") for s in subs
+    }
+    for topic_name, policy in policies.items():
+        expected = queue.filter_policy(topic_name)
+        assert (json.loads(policy) if policy else None) == expected, (queue.name, topic_name)
 
 
 # --- network security ----------------------------------------------------------------------

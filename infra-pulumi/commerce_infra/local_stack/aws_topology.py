@@ -28,6 +28,9 @@ def topology(topics: Iterable[Topic] = TOPICS, queues: Iterable[Queue] = QUEUES)
                 "max_receive_count": q.max_receive_count,
                 "visibility_timeout_seconds": q.visibility_timeout_seconds,
                 "subscribes_to": list(q.subscribes_to),
+                "filter_policies": {
+                    t: policy for t in q.subscribes_to if (policy := q.filter_policy(t)) is not None
+                },
             }
             for q in queues
         ],

@@ -62,11 +62,14 @@ async def provision_topology(aws: AwsClients, *, name_prefix: str = "") -> dict[
             policy = _queue_policy(queue_arn, [topic_arns[t] for t in queue.subscribes_to])
             await sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"Policy": json.dumps(policy)})
             for topic_name in queue.subscribes_to:
+                attributes = {"RawMessageDelivery": "true"}
+                if (filter_policy := queue.filter_policy(topic_name)) is not None:
+                    attributes["FilterPolicy"] = json.dumps(filter_policy)
                 await sns.subscribe(
                     TopicArn=topic_arns[topic_name],
                     Protocol="sqs",
                     Endpoint=queue_arn,
-                    Attributes={"RawMessageDelivery": "true"},
+                    Attributes=attributes,
                     ReturnSubscriptionArn=True,
                 )
     async with aws.client("ses") as ses:

@@ -60,6 +60,10 @@ class StockChanged(EventData, kw_only=True, frozen=True):
     revision: int
     reason: str
     occurred_at: datetime
+    # False when the change left `available` as it was: a sale takes units out of `on_hand` and
+    # `reserved` together. Sent as a message attribute too, so subscribers that only show
+    # availability (search) can leave those out with a filter policy (see event_topology).
+    available_changed: bool = True
 
 
 # -- order-events -----------------------------------------------------------------------------
@@ -113,6 +117,14 @@ EVENT_TYPES: dict[str, tuple[str, type[EventData], int]] = {
     "StockChanged": ("inventory-events", StockChanged, 1),
     "OrderCreated": ("order-events", OrderCreated, 1),
     "OrderCancelled": ("order-events", OrderCancelled, 1),
+}
+
+
+# Payload fields that the relay also sends as SNS message attributes, so that a subscription's filter
+# policy can match them (SNS filters on attributes, not on the body). Values go out as strings,
+# booleans as "true"/"false".
+MESSAGE_ATTRIBUTE_FIELDS: dict[str, tuple[str, ...]] = {
+    "StockChanged": ("available_changed",),
 }
 
 

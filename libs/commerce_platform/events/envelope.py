@@ -8,7 +8,7 @@ from uuid import UUID, uuid4
 
 import msgspec
 
-from commerce_platform.events.catalog import EVENT_TYPES, EventData, event_type_of
+from commerce_platform.events.catalog import EVENT_TYPES, MESSAGE_ATTRIBUTE_FIELDS, EventData, event_type_of
 
 
 class MalformedEvent(ValueError):
@@ -65,6 +65,21 @@ def topic_of(event_type: str) -> str:
     if registered is None:
         raise UnknownEventType(event_type)
     return registered[0]
+
+
+def filter_attributes(event_type: str, payload: bytes) -> dict[str, str]:
+    """The payload fields `MESSAGE_ATTRIBUTE_FIELDS` names for `event_type`, as message attribute
+    strings (booleans as "true"/"false"); empty for types without any. Read from the decoded struct,
+    so a field an older publisher left out gets the struct's default, as consumers would see it."""
+    fields = MESSAGE_ATTRIBUTE_FIELDS.get(event_type)
+    if not fields:
+        return {}
+    _envelope, data = decode_event(payload)
+    attributes: dict[str, str] = {}
+    for name in fields:
+        value = getattr(data, name)
+        attributes[name] = ("true" if value else "false") if isinstance(value, bool) else str(value)
+    return attributes
 
 
 def decode_event(body: bytes | str) -> tuple[Envelope, EventData]:

@@ -5,14 +5,15 @@ from __future__ import annotations
 from datetime import datetime
 from uuid import UUID
 
+import asyncpg
 from advanced_alchemy.base import DefaultBase
 from advanced_alchemy.types import DateTimeUTC
 from sqlalchemy import String, func
-from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 INBOX_TABLE = "inbox"
+# Unqualified: the connection's search_path resolves it to the service's own schema.
+_CLAIM = "INSERT INTO inbox (consumer, event_id) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING event_id"
 
 
 class InboxRecord(DefaultBase):
@@ -27,17 +28,10 @@ class InboxRecord(DefaultBase):
     processed_at: Mapped[datetime] = mapped_column(DateTimeUTC, server_default=func.now())
 
 
-async def claim_event(session: AsyncSession, consumer: str, event_id: UUID) -> bool:
-    """Record `event_id` for `consumer` in the session's transaction; False if it was already applied.
+async def claim_event(conn: asyncpg.Connection, consumer: str, event_id: UUID) -> bool:
+    """Record `event_id` for `consumer` in the transaction open on `conn`; False if it was already applied.
 
     A concurrent delivery of the same event waits on the primary key until the first transaction
     ends: if that one commits this returns False, if it rolls back this one takes over.
     """
-    statement = (
-        insert(InboxRecord)
-        .values(consumer=consumer, event_id=event_id)
-        .on_conflict_do_nothing(index_elements=["consumer", "event_id"])
-        .returning(InboxRecord.event_id)
-    )
-    result = await session.execute(statement)
-    return result.first() is not None
+    return await conn.fetchval(_CLAIM, consumer, event_id) is not None

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID, uuid4
 
+import asyncpg
 import pytest
 from opentelemetry import trace
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -31,9 +32,9 @@ def product_deleted() -> ProductDeleted:
     return ProductDeleted(product_id=uuid4(), sku="SKU-1", revision=1, deleted_at=datetime.now(UTC))
 
 
-async def remember(session: AsyncSession, envelope: Envelope, _data: EventData) -> None:
+async def remember(conn: asyncpg.Connection, envelope: Envelope, _data: EventData) -> None:
     """The handlers' business effect: one `effect` row per committed run."""
-    await session.execute(text("INSERT INTO effect (event_id) VALUES (:id)"), {"id": envelope.id})
+    await conn.execute("INSERT INTO effect (event_id) VALUES ($1)", envelope.id)
 
 
 async def effects(database: Database, event_id: UUID | None = None) -> int:
@@ -89,10 +90,10 @@ async def test_failing_handler_is_retried_then_dead_lettered(
     topology = await topology_factory(max_receive_count=2, visibility_timeout=1)
     calls = 0
 
-    async def broken(session: AsyncSession, envelope: Envelope, data: EventData) -> None:
+    async def broken(conn: asyncpg.Connection, envelope: Envelope, data: EventData) -> None:
         nonlocal calls
         calls += 1
-        await remember(session, envelope, data)  # rolled back with the failure
+        await remember(conn, envelope, data)  # rolled back with the failure
         raise RuntimeError("downstream is down")
 
     envelope = new_envelope(product_deleted(), source="tests")
@@ -112,11 +113,11 @@ async def test_slow_handler_keeps_its_message_invisible(
     topology = await topology_factory(visibility_timeout=3)
     calls = 0
 
-    async def slow(session: AsyncSession, envelope: Envelope, data: EventData) -> None:
+    async def slow(conn: asyncpg.Connection, envelope: Envelope, data: EventData) -> None:
         nonlocal calls
         calls += 1
         await asyncio.sleep(4.5)  # well past the 3 s visibility timeout
-        await remember(session, envelope, data)
+        await remember(conn, envelope, data)
 
     envelope = new_envelope(product_deleted(), source="tests")
     await topology.send(encode_envelope(envelope))
@@ -255,8 +256,8 @@ async def test_batch_delete_removes_only_messages_whose_transaction_committed(
     envelopes = [new_envelope(product_deleted(), source="tests") for _ in range(10)]
     failing = {envelope.id for envelope in envelopes[::3]}
 
-    async def sometimes_broken(session: AsyncSession, envelope: Envelope, data: EventData) -> None:
-        await remember(session, envelope, data)
+    async def sometimes_broken(conn: asyncpg.Connection, envelope: Envelope, data: EventData) -> None:
+        await remember(conn, envelope, data)
         if envelope.id in failing:
             raise RuntimeError("this one rolls back")
 
@@ -307,9 +308,9 @@ async def test_a_refused_batch_entry_is_redelivered_and_skipped_by_the_inbox(
     spy.sabotage = refuse_one  # type: ignore[method-assign]
     calls: list[UUID] = []
 
-    async def counting(session: AsyncSession, envelope: Envelope, data: EventData) -> None:
+    async def counting(conn: asyncpg.Connection, envelope: Envelope, data: EventData) -> None:
         calls.append(envelope.id)
-        await remember(session, envelope, data)
+        await remember(conn, envelope, data)
 
     background(consumer(scratch_db, intercepting_aws(**spy.intercepts()), topology, {"ProductDeleted": counting}).run())
 

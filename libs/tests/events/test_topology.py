@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 from uuid import uuid4
 
 import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from commerce_platform.aws import AwsClients
 from commerce_platform.devstack.aws_emulator import provision_topology
 from commerce_platform.event_topology import QUEUES, TOPICS, queue
+from commerce_platform.events.catalog import StockChanged
+from commerce_platform.events.outbox import record_event
+from commerce_platform.events.relay import OutboxRelay
 
 pytestmark = pytest.mark.stack
 
@@ -61,3 +67,38 @@ async def test_provisioning_twice_gives_one_subscription_per_declared_pair(aws: 
     message = received[queue("search-products").name][0]
     assert message["Body"] == "{}"
     assert "traceparent" in message["MessageAttributes"]
+
+
+async def test_search_gets_the_stock_changes_it_can_show_and_no_sales(
+    aws: AwsClients, scratch_db: Any, background: Any
+) -> None:
+    """Through the real relay and the provisioned subscription filter: a StockChanged that left
+    `available` as it was (a sale) reaches no search queue; one that moved it does."""
+    prefix = f"evt-{uuid4().hex[:8]}-"
+    arns = await provision_topology(aws, name_prefix=prefix)
+
+    def stock(available_changed: bool, revision: int) -> StockChanged:
+        return StockChanged(product_id=uuid4(), on_hand=5, reserved=1, available=4, revision=revision,
+                            reason="sale" if not available_changed else "reserved",
+                            occurred_at=datetime.now(UTC), available_changed=available_changed)
+
+    async with AsyncSession(scratch_db.engine) as session, session.begin():
+        sale = await record_event(session, stock(False, 1), source="tests")
+        hold = await record_event(session, stock(True, 2), source="tests")
+    background(OutboxRelay(scratch_db, aws, topic_arn=lambda topic: arns[topic]).run())
+
+    async with aws.client("sqs") as sqs:
+        url = (await sqs.get_queue_url(QueueName=prefix + "search-products"))["QueueUrl"]
+        received: list[dict[str, Any]] = []
+        for _ in range(3):  # until both had time to arrive
+            response = await sqs.receive_message(
+                QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1, MessageAttributeNames=["All"]
+            )
+            received += response.get("Messages", [])
+    assert [json.loads(m["Body"])["id"] for m in received] == [str(hold.id)]
+    assert received[0]["MessageAttributes"]["available_changed"]["StringValue"] == "true"
+    # Not vacuous: the relay did publish the sale; the subscription filtered it out.
+    async with scratch_db.engine.connect() as conn:
+        unsent = (await conn.execute(text("SELECT count(*) FROM outbox WHERE sent_at IS NULL"))).scalar_one()
+    assert unsent == 0
+    assert str(sale.id) not in {json.loads(m["Body"])["id"] for m in received}

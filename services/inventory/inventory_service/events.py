@@ -27,6 +27,7 @@ def stock_changed(item: StockRow, reason: str) -> StockChanged:
         revision=item.revision,
         reason=reason,
         occurred_at=datetime.now(UTC),
+        available_changed=item.available != item.announced_available,
     )
 
 

@@ -1,9 +1,10 @@
 """What the inventory service consumes from `inventory-orders`: order events settle reservations,
 product events open and close stock records.
 
-Each handler runs in the consumer's transaction with the inbox record of its event (so a redelivery
-is skipped), and is idempotent on its own as well: the order service also commits reservations over
-HTTP, and an event may arrive after the state it asks for was already reached.
+Each handler runs in the consumer's transaction, on the asyncpg connection it is given, with the
+inbox record of its event (so a redelivery is skipped), and is idempotent on its own as well: the
+order service also commits reservations over HTTP, and an event may arrive after the state it asks
+for was already reached.
 """
 
 from __future__ import annotations
@@ -11,16 +12,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TypeVar
 
+import asyncpg
 import structlog
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from commerce_platform.errors import Conflict, NotFound
 from commerce_platform.events.catalog import EventData, OrderCancelled, OrderCreated, ProductCreated, ProductDeleted
 from commerce_platform.events.consumer import Handler, queue_consumer_worker
 from commerce_platform.events.envelope import Envelope
 from commerce_platform.service_app import BackgroundWorker
+from inventory_service.ledger import StockLedger
 from inventory_service.reservations import ReservationService
-from inventory_service.services import StockService
 
 QUEUE = "inventory-orders"
 log = structlog.get_logger("inventory.handlers")
@@ -34,23 +35,23 @@ def _expect(data: EventData, kind: type[EventT]) -> EventT:
     return data
 
 
-async def on_product_created(session: AsyncSession, envelope: Envelope, data: EventData) -> None:
+async def on_product_created(conn: asyncpg.Connection, envelope: Envelope, data: EventData) -> None:
     """Every catalogue product gets a stock record at zero, ready for an admin to stock it."""
     event = _expect(data, ProductCreated)
-    await StockService(session).track(event.product_id)
+    await StockLedger(conn).create_missing([event.product_id])
 
 
-async def on_product_deleted(session: AsyncSession, envelope: Envelope, data: EventData) -> None:
+async def on_product_deleted(conn: asyncpg.Connection, envelope: Envelope, data: EventData) -> None:
     """A deleted product cannot be reserved any more; holds already made still settle normally."""
     event = _expect(data, ProductDeleted)
-    await StockService(session).discontinue(event.product_id, event.deleted_at)
+    await StockLedger(conn).discontinue(event.product_id, event.deleted_at)
 
 
-async def on_order_created(session: AsyncSession, envelope: Envelope, data: EventData) -> None:
+async def on_order_created(conn: asyncpg.Connection, envelope: Envelope, data: EventData) -> None:
     """The order is placed: its reservation becomes a sale (a no-op if already committed over HTTP)."""
     event = _expect(data, OrderCreated)
     try:
-        await ReservationService(session).commit(event.reservation_id)
+        await ReservationService(conn).commit(event.reservation_id)
     except NotFound:
         log.warning(
             "order created for an unknown reservation",
@@ -68,10 +69,10 @@ async def on_order_created(session: AsyncSession, envelope: Envelope, data: Even
         )
 
 
-async def on_order_cancelled(session: AsyncSession, envelope: Envelope, data: EventData) -> None:
+async def on_order_cancelled(conn: asyncpg.Connection, envelope: Envelope, data: EventData) -> None:
     """Undo the order's reservation: release it if still held, restock it if it was sold."""
     event = _expect(data, OrderCancelled)
-    reservation = await ReservationService(session).cancel_order(event.reservation_id)
+    reservation = await ReservationService(conn).cancel_order(event.reservation_id)
     if reservation is None:
         log.warning(
             "order cancelled for an unknown reservation",

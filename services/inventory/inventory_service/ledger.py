@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -48,6 +48,12 @@ class StockRow:
     reserved: int
     revision: int
     discontinued_at: datetime | None
+    # `available` as the last StockChanged about this row announced it (or as committed when locked),
+    # so the next one can say whether it moved.
+    announced_available: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.announced_available = self.available
 
     @property
     def available(self) -> int:
@@ -77,6 +83,13 @@ async def connection_of(session: AsyncSession) -> asyncpg.Connection:
 
 _CREATE_MISSING = """
 INSERT INTO stock_item (product_id) SELECT unnest($1::uuid[]) ORDER BY 1 ON CONFLICT DO NOTHING
+"""
+
+# The first deletion time stays.
+_DISCONTINUE = """
+INSERT INTO stock_item (product_id, discontinued_at) VALUES ($1, $2)
+ON CONFLICT (product_id) DO UPDATE
+SET discontinued_at = coalesce(stock_item.discontinued_at, EXCLUDED.discontinued_at)
 """
 
 _LOCK = """
@@ -164,6 +177,12 @@ class StockLedger:
         wanted = sorted(set(product_ids))
         if wanted:
             await self.conn.execute(_CREATE_MISSING, wanted)
+
+    async def discontinue(self, product_id: UUID, when: datetime) -> None:
+        """A deleted product can no longer be reserved. Its record stays for the audit trail and for
+        holds already in flight; one arriving before ProductCreated leaves a tombstone. No figure
+        changes, so there is no StockChanged to announce."""
+        await self.conn.execute(_DISCONTINUE, product_id, when)
 
     async def lock(self, product_ids: Iterable[UUID]) -> dict[UUID, StockRow]:
         """Lock the stock rows of `product_ids` that exist (missing ones are simply absent from the
@@ -254,6 +273,8 @@ class StockLedger:
         for item, _reason in changed:
             item.revision += 1
         events = [outbox_row(stock_changed(item, reason)) for item, reason in changed]
+        for item, _reason in changed:
+            item.announced_available = item.available
         line_ids, line_quantities = (list(new_lines[1].keys()), list(new_lines[1].values())) if new_lines else ([], [])
         reservation_id = transition.reservation_id if transition else (new_lines[0] if new_lines else None)
         args: list[Any] = [

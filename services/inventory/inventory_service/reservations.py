@@ -5,8 +5,8 @@ redelivered: the reservation id is the caller's, and each transition re-checks t
 the locks of the reservation's stock rows (see `ledger.py` for the locking rules).
 
 Plain SQL on an asyncpg connection (see `ledger.py` for why): the HTTP routes run each call in its
-own transaction on the platform's asyncpg pool (`Reservations`), event handlers on the connection
-of the consumer's session, so the inbox record commits with the change.
+own transaction on the platform's asyncpg pool (`Reservations`), event handlers in the consumer's
+transaction, so the inbox record commits with the change.
 """
 
 from __future__ import annotations
@@ -19,11 +19,10 @@ from uuid import UUID
 
 import asyncpg
 import msgspec
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from commerce_platform.database import Database
 from commerce_platform.errors import Conflict, NotFound
-from inventory_service.ledger import StockLedger, StockRow, Transition, connection_of
+from inventory_service.ledger import StockLedger, StockRow, Transition
 from inventory_service.models import MovementReason, ReservationStatus
 from inventory_service.schemas import ShortLine
 
@@ -90,16 +89,10 @@ def _bookable(item: StockRow | None) -> int:
 
 
 class ReservationService:
-    """Reservations of one transaction: an asyncpg connection inside one, or an ORM session whose
-    transaction the statements join (event handlers, tests)."""
+    """Reservations of one transaction, open on an asyncpg connection."""
 
-    def __init__(self, connection: asyncpg.Connection | AsyncSession) -> None:
-        self._source = connection
-
-    async def _conn(self) -> asyncpg.Connection:
-        if isinstance(self._source, AsyncSession):
-            self._source = await connection_of(self._source)
-        return self._source
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self._conn = conn
 
     async def get(self, reservation_id: UUID) -> Reservation:
         reservation = await self.find(reservation_id)
@@ -108,7 +101,7 @@ class ReservationService:
         return reservation
 
     async def find(self, reservation_id: UUID) -> Reservation | None:
-        row = await (await self._conn()).fetchrow(_FIND, reservation_id)
+        row = await self._conn.fetchrow(_FIND, reservation_id)
         if row is None:
             return None
         lines = [ReservationLine(p, q) for p, q in zip(row[6] or (), row[7] or (), strict=True)]
@@ -118,11 +111,10 @@ class ReservationService:
         self, reservation_id: UUID, quantities: Mapping[UUID, int], ttl_seconds: int
     ) -> tuple[Reservation, bool]:
         """Hold every line or none. Returns the reservation and whether this call created it."""
-        conn = await self._conn()
-        claimed = await conn.fetchrow(_CLAIM, reservation_id, float(ttl_seconds))
+        claimed = await self._conn.fetchrow(_CLAIM, reservation_id, float(ttl_seconds))
         if claimed is None:
             return self._same_request(await self.get(reservation_id), quantities), False
-        ledger = StockLedger(conn)
+        ledger = StockLedger(self._conn)
         stock = await ledger.lock(quantities)
         ordered = sorted(quantities.items())
         short = [
@@ -147,7 +139,7 @@ class ReservationService:
         if reservation.status == ReservationStatus.COMMITTED:
             return reservation
         self._require_held(reservation, "commit")
-        ledger = StockLedger(await self._conn())
+        ledger = StockLedger(self._conn)
         stock = await ledger.lock(reservation.quantities())
         for line in reservation.lines:
             ledger.ship(stock[line.product_id], line.quantity, reservation_id=reservation.id)
@@ -169,7 +161,7 @@ class ReservationService:
         if reservation.status in _NOT_HOLDING:
             return reservation
         self._require_not_sold(reservation)
-        ledger = StockLedger(await self._conn())
+        ledger = StockLedger(self._conn)
         stock = await ledger.lock(reservation.quantities())
         for line in reservation.lines:
             ledger.unhold(stock[line.product_id], line.quantity)
@@ -190,11 +182,10 @@ class ReservationService:
             return None
         if reservation.status in _SETTLED_AFTER_CANCEL:
             return reservation
-        conn = await self._conn()
-        ledger = StockLedger(conn)
+        ledger = StockLedger(self._conn)
         stock = await ledger.lock(reservation.quantities())
         # Rare path: read the status under the row lock (`lock` may have just expired it).
-        status = await conn.fetchval(_LOCK_STATUS, reservation_id)
+        status = await self._conn.fetchval(_LOCK_STATUS, reservation_id)
         if status == ReservationStatus.HELD:
             for line in reservation.lines:
                 ledger.unhold(stock[line.product_id], line.quantity)
@@ -249,8 +240,7 @@ class Reservations:
 
     @asynccontextmanager
     async def _service(self) -> AsyncIterator[ReservationService]:
-        pool = await self.database.read_pool()
-        async with pool.acquire() as conn, conn.transaction():
+        async with self.database.transaction() as conn:
             yield ReservationService(conn)
 
     async def reserve(

@@ -1,16 +1,15 @@
-"""Stock administration: set and adjust levels, follow the products' lifecycle, page the movements."""
+"""Stock administration: set and adjust levels, page the movements. (The products' lifecycle comes
+by events: `handlers` opens and closes stock records through the ledger.)"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 from uuid import UUID
 
 from advanced_alchemy.filters import LimitOffset, OrderBy
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
-from sqlalchemy import func, select
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from commerce_platform.errors import Conflict, NotFound
@@ -66,20 +65,6 @@ class StockService:
             is not None
         )
 
-    async def track(self, product_id: UUID) -> None:
-        """A new product in the catalogue gets a stock record at zero (kept as is if it has one)."""
-        await (await self._ledger()).create_missing([product_id])
-
-    async def discontinue(self, product_id: UUID, when: datetime) -> None:
-        """A deleted product can no longer be reserved. Its record stays for the audit trail and
-        for holds already in flight; one arriving before ProductCreated leaves a tombstone."""
-        statement = insert(StockItem).values(product_id=product_id, discontinued_at=when)
-        await self.session.execute(
-            statement.on_conflict_do_update(
-                index_elements=[StockItem.product_id],
-                set_={"discontinued_at": func.coalesce(StockItem.discontinued_at, statement.excluded.discontinued_at)},
-            )
-        )
 
 
 class MovementService(SQLAlchemyAsyncRepositoryService[StockMovement]):

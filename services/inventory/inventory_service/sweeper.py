@@ -18,8 +18,7 @@ log = structlog.get_logger("inventory.sweeper")
 
 async def sweep_once(database: Database, batch_size: int) -> int:
     """Expire up to `batch_size` holds in one transaction; returns how many."""
-    pool = await database.read_pool()
-    async with pool.acquire() as conn, conn.transaction():
+    async with database.transaction(worker=True) as conn:
         ledger = StockLedger(conn)
         swept = await ledger.sweep_expired(batch_size)
         await ledger.finish()

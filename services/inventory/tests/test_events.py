@@ -10,8 +10,6 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from commerce_platform.aws import AwsClients
 from commerce_platform.events.catalog import (
     EventData,
@@ -82,10 +80,11 @@ def product_created(product_id: uuid.UUID) -> ProductCreated:
 
 
 async def deliver(database: Any, data: EventData, envelope: Envelope | None = None) -> Envelope:
-    """Run the service's handler for `data` in its own committed transaction, as the consumer does."""
+    """Run the service's handler for `data` in its own committed transaction, as the consumer does
+    but without the inbox: redeliveries reach the handler, whose own idempotency is under test."""
     envelope = envelope or new_envelope(data, source="test")
-    async with AsyncSession(database.engine, expire_on_commit=False) as session, session.begin():
-        await HANDLERS[envelope.type](session, envelope, data)
+    async with database.transaction() as conn:
+        await HANDLERS[envelope.type](conn, envelope, data)
     return envelope
 
 

@@ -15,6 +15,7 @@ from commerce_platform.events.catalog import OrderCreated, OrderLine, ShippingAd
 from commerce_platform.events.envelope import new_envelope
 from commerce_platform.events.outbox import OutboxMessage
 from inventory_service.handlers import on_order_created
+from inventory_service.ledger import connection_of
 from inventory_service.models import Reservation, ReservationLine, StockItem
 from inventory_service.queries import STOCK_LEVEL_SQL
 from inventory_service.reservations import ReservationService
@@ -41,14 +42,12 @@ async def test_expired_holds_are_ignored_and_expired_by_the_next_reservation(inv
                 {"reservation_id": stale_id, "product_id": other_product, "quantity": 1},
             ],
         )
-        connection = await session.connection()
-        raw = (await connection.get_raw_connection()).driver_connection
-        assert raw is not None
+        raw = await connection_of(session)
 
         level = await raw.fetchrow(STOCK_LEVEL_SQL, product_id)
         assert (level["on_hand"], level["reserved"]) == (3, 0)
 
-        reservation, created = await ReservationService(session).reserve(uuid.uuid4(), {product_id: 2}, 60)
+        reservation, created = await ReservationService(raw).reserve(uuid.uuid4(), {product_id: 2}, 60)
         assert created and reservation.status == "held"
         stale = await session.get(Reservation, stale_id, populate_existing=True)
         assert stale is not None and stale.status == "expired"
@@ -93,7 +92,7 @@ async def test_an_order_for_an_expired_hold_is_acknowledged_and_the_expiry_annou
             created_at=datetime.now(UTC),
         )
 
-        await on_order_created(session, new_envelope(event, source="test"), event)
+        await on_order_created(await connection_of(session), new_envelope(event, source="test"), event)
 
         item = await session.get(StockItem, product_id, populate_existing=True)
         assert item is not None and (item.on_hand, item.reserved, item.revision) == (4, 0, 8)

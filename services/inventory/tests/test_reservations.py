@@ -127,9 +127,29 @@ async def test_every_stock_change_is_announced_with_a_rising_revision(inventory:
     (await inventory.reserve({product_id: 100})).problem(409)  # rejected: announces nothing
 
     events = await stock_events(product_id)
-    assert [(e["revision"], e["reason"], e["on_hand"], e["reserved"], e["available"]) for e in events] == [
-        (1, "stock_count", 10, 0, 10),
-        (2, "restock", 12, 0, 12),
-        (3, "reserved", 12, 5, 7),
-        (4, "sale", 7, 0, 7),
+    fields = ("revision", "reason", "on_hand", "reserved", "available", "available_changed")
+    assert [tuple(e[f] for f in fields) for e in events] == [
+        (1, "stock_count", 10, 0, 10, True),
+        (2, "restock", 12, 0, 12, True),
+        (3, "reserved", 12, 5, 7, True),
+        (4, "sale", 7, 0, 7, False),  # search's subscription filters this one out
+    ]
+
+
+async def test_a_hold_that_expires_while_another_is_committed_is_announced_as_a_change_of_available(
+    inventory: Any, stock_events: Any
+) -> None:
+    """The expiry found while committing frees units (available moves); the sale itself does not."""
+    product_id = await inventory.stock(10)
+    stale, kept = str(uuid.uuid4()), str(uuid.uuid4())
+    (await inventory.reserve({product_id: 2}, ttl=1, reservation_id=stale)).ok(201)
+    (await inventory.reserve({product_id: 3}, reservation_id=kept)).ok(201)
+    await asyncio.sleep(1.1)
+    (await inventory.commit(kept)).ok(200)
+
+    events = await stock_events(product_id)
+    fields = ("reason", "on_hand", "reserved", "available", "available_changed")
+    assert [tuple(e[f] for f in fields) for e in events][-2:] == [
+        ("reservation_expired", 10, 3, 7, True),
+        ("sale", 7, 0, 7, False),
     ]

@@ -97,13 +97,19 @@ async def delivery_worker(app: Litestar) -> None:
     """Background worker: deliver due notifications, sleeping briefly when there are none."""
     settings: NotificationSettings = app.state["settings"]
     aws: AwsClients = app.state["aws"]
-    deliverer = Deliverer(app.state["database"].engine, settings, email_sender(settings, aws), SnsSmsSender(aws))
-    while True:
-        try:
-            if await deliverer.deliver_due() == 0:
-                await asyncio.sleep(IDLE_SLEEP_SECONDS)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("delivery loop error")
-            await asyncio.sleep(1.0)
+    email = email_sender(settings, aws)
+    deliverer = Deliverer(app.state["database"].engine, settings, email, SnsSmsSender(aws))
+    try:
+        while True:
+            try:
+                if await deliverer.deliver_due() == 0:
+                    await asyncio.sleep(IDLE_SLEEP_SECONDS)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("delivery loop error")
+                await asyncio.sleep(1.0)
+    finally:
+        # Cancelled at shutdown: say QUIT on the kept SMTP connection rather than just dropping it.
+        if isinstance(email, SmtpEmailSender):
+            await email.close()

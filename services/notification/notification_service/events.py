@@ -3,67 +3,63 @@ text message if the customer opted in), recorded as pending for the delivery wor
 
 from __future__ import annotations
 
-import datetime
 import uuid
 from collections.abc import Mapping
-from typing import Any
 from uuid import UUID
 
+import asyncpg
 from litestar import Litestar
-from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from commerce_platform.events.catalog import EventData, OrderCancelled, OrderCreated
 from commerce_platform.events.consumer import Handler, queue_consumer_worker
 from commerce_platform.events.envelope import Envelope
 from notification_service.contacts import ContactDirectory
-from notification_service.models import Notification
 from notification_service.settings import NotificationSettings
 from notification_service.templates import RenderedMessage, order_cancellation, order_confirmation
 
 QUEUE = "notification-orders"
 
+# Pending and due at once, for the delivery worker. The inbox already makes the handler run once;
+# the constraint is the belt to its braces.
+_RECORD = """
+INSERT INTO notification (id, event_id, user_id, order_id, type, channel, recipient, subject, body_text, body_html,
+                          status, attempts, next_attempt_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'pending', 0, now())
+ON CONFLICT ON CONSTRAINT uq_notification_event_channel DO NOTHING
+"""
+
 
 async def record(
-    session: AsyncSession, *, event_id: UUID, user_id: UUID, order_id: UUID, kind: str, channel: str,
+    conn: asyncpg.Connection, *, event_id: UUID, user_id: UUID, order_id: UUID, kind: str, channel: str,
     recipient: str, message: RenderedMessage,
 ) -> None:
-    now = datetime.datetime.now(datetime.UTC)
-    values: dict[str, Any] = {
-        "event_id": event_id, "user_id": user_id, "order_id": order_id, "type": kind, "channel": channel,
-        "recipient": recipient, "subject": message.subject, "status": "pending", "attempts": 0,
-        "next_attempt_at": now,
-        "body_text": message.text if channel == "email" else message.sms,
-        "body_html": message.html if channel == "email" else None,
-    }
-    # The inbox already makes the handler run once; the constraint is the belt to its braces.
-    await session.execute(
-        insert(Notification)
-        .values(id=uuid.uuid4(), **values)
-        .on_conflict_do_nothing(constraint="uq_notification_event_channel")
+    email = channel == "email"
+    await conn.execute(
+        _RECORD, uuid.uuid4(), event_id, user_id, order_id, kind, channel, recipient, message.subject,
+        message.text if email else message.sms, message.html if email else None,
     )
 
 
 def order_handlers(settings: NotificationSettings, contacts: ContactDirectory) -> Mapping[str, Handler]:
     async def notify(
-        session: AsyncSession, envelope: Envelope, *, user_id: UUID, order_id: UUID, email: str, kind: str,
+        conn: asyncpg.Connection, envelope: Envelope, *, user_id: UUID, order_id: UUID, email: str, kind: str,
         message: RenderedMessage,
     ) -> None:
-        await record(session, event_id=envelope.id, user_id=user_id, order_id=order_id, kind=kind, channel="email",
+        await record(conn, event_id=envelope.id, user_id=user_id, order_id=order_id, kind=kind, channel="email",
                      recipient=email, message=message)
         contact = await contacts.contact(user_id)
         if contact.texts_allowed and contact.phone:
-            await record(session, event_id=envelope.id, user_id=user_id, order_id=order_id, kind=kind,
+            await record(conn, event_id=envelope.id, user_id=user_id, order_id=order_id, kind=kind,
                          channel="sms", recipient=contact.phone, message=message)
 
-    async def on_order_created(session: AsyncSession, envelope: Envelope, data: EventData) -> None:
+    async def on_order_created(conn: asyncpg.Connection, envelope: Envelope, data: EventData) -> None:
         assert isinstance(data, OrderCreated)
-        await notify(session, envelope, user_id=data.user_id, order_id=data.order_id, email=data.email,
+        await notify(conn, envelope, user_id=data.user_id, order_id=data.order_id, email=data.email,
                      kind="order_confirmation", message=order_confirmation(data, settings.shop_name))
 
-    async def on_order_cancelled(session: AsyncSession, envelope: Envelope, data: EventData) -> None:
+    async def on_order_cancelled(conn: asyncpg.Connection, envelope: Envelope, data: EventData) -> None:
         assert isinstance(data, OrderCancelled)
-        await notify(session, envelope, user_id=data.user_id, order_id=data.order_id, email=data.email,
+        await notify(conn, envelope, user_id=data.user_id, order_id=data.order_id, email=data.email,
                      kind="order_cancellation", message=order_cancellation(data, settings.shop_name))
 
     return {"OrderCreated": on_order_created, "OrderCancelled": on_order_cancelled}

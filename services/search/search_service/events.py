@@ -1,8 +1,9 @@
 """Handlers of the events on the `search-products` queue (product-events and inventory-events).
 
-Each runs inside the consumer's transaction, together with the inbox row of its event id, so a
-redelivered event is skipped before it gets here; the revision guards in `repositories` handle the
-rest (events overtaking each other, or the same change published twice under different ids).
+Each runs inside the consumer's transaction, on the asyncpg connection it is given, together with
+the inbox row of its event id, so a redelivered event is skipped before it gets here; the revision
+guards in `repositories` handle the rest (events overtaking each other, or the same change
+published twice under different ids).
 """
 
 from __future__ import annotations
@@ -10,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TypeVar
 
+import asyncpg
 import structlog
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from commerce_platform.events.catalog import EventData, ProductDeleted, ProductSnapshot, StockChanged
 from commerce_platform.events.consumer import Handler
@@ -25,24 +26,24 @@ log = structlog.get_logger("search.events")
 EventT = TypeVar("EventT", bound=EventData)
 
 
-async def on_product_changed(session: AsyncSession, envelope: Envelope, data: EventData) -> None:
+async def on_product_changed(conn: asyncpg.Connection, envelope: Envelope, data: EventData) -> None:
     """ProductCreated and ProductUpdated carry the whole product: index it unless we hold newer."""
     product = _expect(data, ProductSnapshot)
-    applied = await apply_product_snapshot(session, product)
+    applied = await apply_product_snapshot(conn, product)
     _log_outcome(envelope, applied, product_id=str(product.product_id), revision=product.revision)
 
 
-async def on_product_deleted(session: AsyncSession, envelope: Envelope, data: EventData) -> None:
+async def on_product_deleted(conn: asyncpg.Connection, envelope: Envelope, data: EventData) -> None:
     """Take the product out of every result."""
     deletion = _expect(data, ProductDeleted)
-    applied = await apply_product_deletion(session, deletion)
+    applied = await apply_product_deletion(conn, deletion)
     _log_outcome(envelope, applied, product_id=str(deletion.product_id), revision=deletion.revision)
 
 
-async def on_stock_changed(session: AsyncSession, envelope: Envelope, data: EventData) -> None:
+async def on_stock_changed(conn: asyncpg.Connection, envelope: Envelope, data: EventData) -> None:
     """Refresh on hand and available (and so `in_stock`), even before the product is known."""
     stock = _expect(data, StockChanged)
-    applied = await apply_stock(session, stock)
+    applied = await apply_stock(conn, stock)
     _log_outcome(envelope, applied, product_id=str(stock.product_id), revision=stock.revision)
 
 

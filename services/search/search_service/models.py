@@ -39,6 +39,8 @@ class SearchProduct(Base):
     # 0 until a product event arrives; a deletion stores its own revision so older updates stay out.
     product_revision: Mapped[int] = mapped_column(BigInteger, server_default="0")
     deleted: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    # As of the last StockChanged that moved `available`: the queue's subscription filters out the
+    # ones that did not (a sale), so on_hand and reserved may lag; nothing here shows them.
     on_hand: Mapped[int] = mapped_column(Integer, server_default="0")
     reserved: Mapped[int] = mapped_column(Integer, server_default="0")
     available: Mapped[int] = mapped_column(Integer, server_default="0")
@@ -55,12 +57,12 @@ class SearchProduct(Base):
         Computed("width_bucket(price_cents, '{1000,2500,5000,10000,25000}'::bigint[])::smallint", persisted=True),
     )
     listed: Mapped[bool] = mapped_column(Boolean, Computed("product_revision > 0 AND NOT deleted", persisted=True))
+    # Derived by the `search_product_derive` trigger (migration 0004) when the product's text changes,
+    # not generated columns: PostgreSQL recomputes those on every update, stock changes included.
     # The unaccented name the typo fallback compares by trigram word similarity.
-    search_name: Mapped[str] = mapped_column(Text, Computed("search_unaccent(name)", persisted=True))
-    document: Mapped[str] = mapped_column(
-        TSVECTOR,
-        Computed("search_document(name, sku, category_path, description, attributes)", persisted=True),
-    )
+    search_name: Mapped[str] = mapped_column(Text)
+    # search_document(name, sku, category_path, description, attributes): the full-text vector.
+    document: Mapped[str] = mapped_column(TSVECTOR)
 
 
 class SearchFacetCount(Base):

@@ -21,7 +21,6 @@ import aiohttp
 import asyncpg
 import msgspec
 import pytest
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from commerce_platform.database import Database
 from commerce_platform.events.catalog import (
@@ -31,8 +30,8 @@ from commerce_platform.events.catalog import (
     ProductUpdated,
     StockChanged,
 )
+from commerce_platform.events.consumer import apply_event
 from commerce_platform.events.envelope import Envelope, new_envelope
-from commerce_platform.events.inbox import claim_event
 from search_service.events import HANDLERS
 
 PROBLEM_JSON = "application/problem+json"
@@ -54,11 +53,7 @@ class ReadModel:
 
     async def deliver(self, envelope: Envelope, data: EventData) -> bool:
         """One delivery: inbox claim and handler in one transaction; False if the id was seen before."""
-        async with AsyncSession(self.database.engine, expire_on_commit=False) as session, session.begin():
-            if not await claim_event(session, TEST_CONSUMER, envelope.id):
-                return False
-            await HANDLERS[envelope.type](session, envelope, data)
-        return True
+        return await apply_event(self.database, TEST_CONSUMER, HANDLERS[envelope.type], envelope, data)
 
     async def apply(self, *events: EventData) -> list[Envelope]:
         """Publish-and-deliver each event once, in the given order."""

@@ -79,6 +79,18 @@ async def test_a_deleted_product_is_not_resurrected_by_an_older_update(read_mode
     assert row["name"] == "Doomed"
 
 
+async def test_a_deletion_at_the_revision_of_the_last_update_still_deletes(read_model: Any, events: Any) -> None:
+    product_id = uuid.uuid4()
+    await read_model.apply(
+        events.created(product_id, name="Doomed"),
+        events.updated(product_id, revision=2, name="Renamed"),
+        events.deleted(product_id, revision=2),
+    )
+
+    row = await read_model.row(product_id)
+    assert (row["deleted"], row["listed"], row["product_revision"]) == (True, False, 2)
+
+
 async def test_a_deletion_that_overtakes_the_creation_leaves_a_tombstone(read_model: Any, events: Any) -> None:
     product_id = uuid.uuid4()
     await read_model.apply(events.deleted(product_id, revision=2, sku="GONE-1"))
@@ -181,3 +193,35 @@ async def test_facet_counts_follow_every_kind_of_change(read_model: Any, events:
     }
     assert await read_model.counted_by_hand(root) == expected
     assert await read_model.facet_counts(root) == expected
+
+
+async def test_derived_text_columns_follow_the_product_text_and_ignore_stock(read_model: Any, events: Any) -> None:
+    """`document` and `search_name` are kept by a trigger (migration 0004), not generated columns:
+    they must always equal what the functions give for the row's current text, through stock that
+    arrives first, a creation, stock changes, a rename and a deletion."""
+    product_id = uuid.uuid4()
+
+    async def derived_matches_text() -> bool:
+        row = await read_model.database.fetchrow(
+            "SELECT search_name = search_unaccent(name) AND document"
+            " = search_document(name, sku, category_path, description, attributes) AS matches"
+            " FROM search_product WHERE product_id = $1",
+            product_id,
+        )
+        return row is not None and row["matches"] is True
+
+    await read_model.apply(events.stock(product_id, on_hand=3, revision=1))
+    row = await read_model.row(product_id)
+    assert (row["search_name"], row["document"]) == ("", "")
+    assert await derived_matches_text()
+    await read_model.apply(events.created(product_id, name="Crème Kettle", description="boils water"))
+    assert await derived_matches_text()
+    assert (await read_model.row(product_id))["search_name"] == "Creme Kettle"
+    await read_model.apply(events.stock(product_id, on_hand=2, reserved=1, revision=2))
+    assert await derived_matches_text()
+    await read_model.apply(events.updated(product_id, revision=2, name="Steel Kettle", description="whistles"))
+    row = await read_model.row(product_id)
+    assert row["search_name"] == "Steel Kettle" and "'whistl'" in row["document"] and "'boil'" not in row["document"]
+    assert await derived_matches_text()
+    await read_model.apply(events.deleted(product_id, revision=3))
+    assert await derived_matches_text()

@@ -19,8 +19,6 @@ import aiohttp
 import asyncpg
 import msgspec
 import pytest
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from commerce_platform.database import Database, asyncpg_dsn
 from commerce_platform.testing import admin_headers, create_category, create_product, eventually
@@ -363,16 +361,16 @@ async def _notifications(database: Database) -> AsyncIterator[asyncio.Queue[str]
 
 
 async def _sent_by(
-    database: Database, queue: asyncio.Queue[str], write: Callable[[AsyncSession], Awaitable[object]]
+    database: Database, queue: asyncio.Queue[str], write: Callable[[asyncpg.Connection], Awaitable[object]]
 ) -> list[str]:
     """The notifications of one transaction that runs `write` (the real upserts): it also sends a
     marker before and after, and a transaction's notifications reach a listener together."""
     start, end = str(uuid.uuid4()), str(uuid.uuid4())
-    marker = text("SELECT pg_notify(:channel, :payload)")
-    async with AsyncSession(database.engine) as session, session.begin():
-        await session.execute(marker, {"channel": READ_MODEL_CHANNEL, "payload": start})
-        await write(session)
-        await session.execute(marker, {"channel": READ_MODEL_CHANNEL, "payload": end})
+    marker = "SELECT pg_notify($1, $2)"
+    async with database.transaction() as conn:
+        await conn.execute(marker, READ_MODEL_CHANNEL, start)
+        await write(conn)
+        await conn.execute(marker, READ_MODEL_CHANNEL, end)
     while await asyncio.wait_for(queue.get(), 10) != start:
         pass
     sent = []
@@ -386,15 +384,15 @@ async def test_each_write_announces_what_it_can_change(search_database: Database
     product, early = uuid.uuid4(), uuid.uuid4()
     async with _notifications(search_database) as queue:
 
-        async def sent(write: Callable[[AsyncSession], Awaitable[object]]) -> list[str]:
+        async def sent(write: Callable[[asyncpg.Connection], Awaitable[object]]) -> list[str]:
             return await _sent_by(search_database, queue, write)
 
         def stock(product_id: uuid.UUID, on_hand: int, revision: int, reserved: int = 0) -> Any:
             event = events.stock(product_id, on_hand=on_hand, reserved=reserved, revision=revision)
-            return lambda session: apply_stock(session, event)
+            return lambda conn: apply_stock(conn, event)
 
         created = events.created(product, category_path=[category])
-        assert await sent(lambda session: apply_product_snapshot(session, created)) == [""]
+        assert await sent(lambda conn: apply_product_snapshot(conn, created)) == [""]
         # Stock of a product not created yet: an unlisted row, in no result and no count.
         assert await sent(stock(early, 5, revision=1)) == []
         assert await sent(stock(early, 6, revision=2)) == []
@@ -407,9 +405,9 @@ async def test_each_write_announces_what_it_can_change(search_database: Database
         assert await sent(stock(product, 0, revision=5)) == [""]  # out of stock
 
         updated = events.updated(product, revision=2, category_path=[category], price_cents=2500)
-        assert await sent(lambda session: apply_product_snapshot(session, updated)) == [""]
+        assert await sent(lambda conn: apply_product_snapshot(conn, updated)) == [""]
         deleted = events.deleted(product, revision=3)
-        assert await sent(lambda session: apply_product_deletion(session, deleted)) == [""]
+        assert await sent(lambda conn: apply_product_deletion(conn, deleted)) == [""]
         assert await sent(stock(product, 3, revision=6)) == []  # a tombstone is unlisted too
 
 
