@@ -9,9 +9,12 @@ dead-letter queue. The transaction is plain SQL on a connection of the service's
 the workers' share (`Database.transaction`): an ORM session per message cost much of the consumers' CPU.
 
 SQS calls are batched, because each call costs client and broker CPU: messages are received up to
-ten at a time, deletes of committed messages are gathered into `DeleteMessageBatch` calls (ten
-entries, or whatever is pending after a short delay, and everything at shutdown), and one lease
-keeper extends the visibility of all slow handlers' messages with `ChangeMessageVisibilityBatch`.
+ten at a time, and a queue that is never empty for long is received from at most every
+`receive_interval_seconds` (0.2 s) unless the last receive came back full, so a steady flow arrives
+a few messages per call rather than one; deletes of committed messages are gathered into
+`DeleteMessageBatch` calls (ten entries, or whatever is pending a second after the first, and
+everything at shutdown); one lease keeper extends the visibility of all slow handlers' messages
+with `ChangeMessageVisibilityBatch`. Neither delay costs anything when a queue is quiet.
 """
 
 from __future__ import annotations
@@ -92,8 +95,9 @@ class QueueConsumer:
         concurrency: int = 10,
         wait_time_seconds: int = _SQS_MAX_WAIT_SECONDS,
         retry_base_seconds: float = 1.0,
-        delete_delay_seconds: float = 0.1,
+        delete_delay_seconds: float = 1.0,
         receive_linger_seconds: float = 0.05,
+        receive_interval_seconds: float = 0.2,
         dead_letter_queue_url: str | None = None,
         # Longer than SQS's longest message retention (14 days): an event can't outlive its record.
         inbox_retention: timedelta = timedelta(days=15),
@@ -110,6 +114,7 @@ class QueueConsumer:
         self._retry_base = retry_base_seconds
         self._delete_delay = delete_delay_seconds
         self._receive_linger = receive_linger_seconds
+        self._receive_interval = receive_interval_seconds
         self._dead_letter_url = dead_letter_queue_url
         self._inbox_retention = inbox_retention
         # Read from the queue at start; the default only matters until then.
@@ -165,14 +170,23 @@ class QueueConsumer:
         conn = _Connection(sqs, deletes, leases)
         in_flight: set[asyncio.Task[None]] = set()
         failures = 0
+        # When the last receive was issued, and whether it came back full (a backlog: go on at once).
+        last_receive, last_full = -float("inf"), True
         try:
             while True:
                 # Never hold more messages than can be worked on: the rest stay visible to other replicas.
                 await self._wait_for_room(in_flight)
+                if not last_full:
+                    # A steady trickle would otherwise cost one receive (and one delete) per message:
+                    # receive at most every `receive_interval`, so what arrives meanwhile comes in one
+                    # call. An idle queue pays nothing: its long poll already took longer than that.
+                    await asyncio.sleep(max(0.0, last_receive + self._receive_interval - time.monotonic()))
+                wanted = min(_SQS_MAX_MESSAGES, self._concurrency - len(in_flight))
+                last_receive = time.monotonic()
                 try:
                     response = await sqs.receive_message(
                         QueueUrl=self._queue_url,
-                        MaxNumberOfMessages=min(_SQS_MAX_MESSAGES, self._concurrency - len(in_flight)),
+                        MaxNumberOfMessages=wanted,
                         WaitTimeSeconds=self._wait_time,
                         MessageAttributeNames=["All"],
                         MessageSystemAttributeNames=["ApproximateReceiveCount"],
@@ -184,6 +198,7 @@ class QueueConsumer:
                     await asyncio.sleep(min(_LOOP_ERROR_MAX_SLEEP, 0.5 * 2.0**failures))
                     continue
                 received_at = time.monotonic()
+                last_full = len(response.get("Messages", [])) >= wanted
                 for message in response.get("Messages", []):
                     leases.hold(message["ReceiptHandle"], received_at)
                     task = asyncio.create_task(self._process(conn, message))

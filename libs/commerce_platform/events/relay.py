@@ -81,6 +81,7 @@ class OutboxRelay:
         topic_arn: Callable[[str], str],
         batch_size: int = 100,
         poll_interval_seconds: float = 1.0,
+        publish_interval_seconds: float = 0.1,
         base_backoff_seconds: float = 1.0,
         max_backoff_seconds: float = 300.0,
         retention: timedelta = timedelta(days=7),
@@ -90,6 +91,7 @@ class OutboxRelay:
         self._topic_arn = topic_arn
         self._batch_size = batch_size
         self._poll_interval = poll_interval_seconds
+        self._publish_interval = publish_interval_seconds
         self._base_backoff = base_backoff_seconds
         self._max_backoff = max_backoff_seconds
         self._retention = retention
@@ -117,9 +119,16 @@ class OutboxRelay:
     async def _relay_forever(self, sns: Any, wake: asyncio.Event) -> None:
         failures = 0
         next_prune = time.monotonic()
+        last_batch, backlog = -float("inf"), True
         while True:
+            if not backlog:
+                # Changes committed in a steady flow would each cost a publish of one row: claim at
+                # most every `publish_interval`, so the rows committed meanwhile share one call. After
+                # a quiet spell the last batch is long past and nothing waits.
+                await asyncio.sleep(max(0.0, last_batch + self._publish_interval - time.monotonic()))
             # Cleared before the query: a NOTIFY that lands while the batch runs is not lost.
             wake.clear()
+            last_batch = time.monotonic()
             try:
                 handled = await self.relay_batch(sns)
                 failures = 0
@@ -134,7 +143,8 @@ class OutboxRelay:
                     await self.prune()
                 except Exception:
                     self._log.exception("outbox relay: pruning sent rows failed")
-            if handled >= self._batch_size:
+            backlog = handled >= self._batch_size
+            if backlog:
                 continue  # a full batch: more are probably waiting
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(wake.wait(), self._poll_interval)
