@@ -108,15 +108,22 @@ class Database:
         return self._read_pool
 
     @contextlib.asynccontextmanager
+    async def connection(self, *, worker: bool = False) -> AsyncIterator[asyncpg.Connection]:
+        """A pool connection outside any transaction, for statements that are atomic on their own
+        (no BEGIN/COMMIT round trips). Background workers pass `worker=True` (see the class)."""
+        async with self._worker_slots if worker else contextlib.nullcontext():
+            pool = await self.read_pool()
+            async with pool.acquire() as conn:
+                yield conn
+
+    @contextlib.asynccontextmanager
     async def transaction(self, *, worker: bool = False) -> AsyncIterator[asyncpg.Connection]:
         """A pool connection inside a transaction: committed when the block ends, rolled back if it
         raises. Background workers pass `worker=True` (see the class). Work on this connection only:
         a second one taken inside the block waits for connections that callers like this one hold,
         possibly forever."""
-        async with self._worker_slots if worker else contextlib.nullcontext():
-            pool = await self.read_pool()
-            async with pool.acquire() as conn, conn.transaction():
-                yield conn
+        async with self.connection(worker=worker) as conn, conn.transaction():
+            yield conn
 
     async def fetchrow(self, query: str, *args: Any) -> asyncpg.Record | None:
         pool = await self.read_pool()

@@ -6,14 +6,15 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+from dataclasses import dataclass
 from typing import Any
+from uuid import UUID
 
 import structlog
 from litestar import Litestar
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from commerce_platform.aws import AwsClients
+from commerce_platform.database import Database
 from notification_service.channels.email import EmailSender, SesEmailSender, SmtpEmailSender
 from notification_service.channels.sms import SnsSmsSender
 from notification_service.settings import NotificationSettings
@@ -23,28 +24,33 @@ BATCH = 10
 LEASE_SECONDS = 60
 IDLE_SLEEP_SECONDS = 0.25
 
-_CLAIM = text(
-    """
-    UPDATE notification SET next_attempt_at = now() + make_interval(secs => :lease)
-    WHERE id IN (
-        SELECT id FROM notification
-        WHERE status = 'pending' AND next_attempt_at <= now()
-        ORDER BY next_attempt_at
-        LIMIT :batch
-        FOR UPDATE SKIP LOCKED
-    )
-    RETURNING id, channel, recipient, subject, body_text, body_html, attempts
-    """
+# Each statement is atomic on its own, so none needs an explicit transaction (plain SQL on the
+# asyncpg pool: this runs for every notification, and SQLAlchemy's layer cost more than the SQL).
+_CLAIM = """
+UPDATE notification SET next_attempt_at = now() + make_interval(secs => $1)
+WHERE id IN (
+    SELECT id FROM notification
+    WHERE status = 'pending' AND next_attempt_at <= now()
+    ORDER BY next_attempt_at
+    LIMIT $2
+    FOR UPDATE SKIP LOCKED
 )
-_SENT = text(
-    "UPDATE notification SET status = 'sent', sent_at = now(), attempts = attempts + 1, last_error = NULL, "
-    "provider_message_id = :provider_id, updated_at = now() WHERE id = :id"
-)
-_FAILED_ATTEMPT = text(
-    "UPDATE notification SET attempts = attempts + 1, last_error = :error, updated_at = now(), "
-    "status = CASE WHEN attempts + 1 >= :max_attempts THEN 'failed' ELSE 'pending' END, "
-    "next_attempt_at = now() + make_interval(secs => :delay) WHERE id = :id"
-)
+RETURNING id, channel, recipient, subject, body_text, body_html, attempts
+"""
+# One statement for all the sent ones of a batch, one for all the failed ones.
+_SENT = """
+UPDATE notification n SET status = 'sent', sent_at = now(), attempts = n.attempts + 1, last_error = NULL,
+    provider_message_id = s.provider_id, updated_at = now()
+FROM unnest($1::uuid[], $2::text[]) AS s(id, provider_id)
+WHERE n.id = s.id
+"""
+_FAILED_ATTEMPT = """
+UPDATE notification n SET attempts = n.attempts + 1, last_error = f.error, updated_at = now(),
+    status = CASE WHEN n.attempts + 1 >= $4 THEN 'failed' ELSE 'pending' END,
+    next_attempt_at = now() + make_interval(secs => f.delay)
+FROM unnest($1::uuid[], $2::text[], $3::float8[]) AS f(id, error, delay)
+WHERE n.id = f.id
+"""
 
 
 def email_sender(settings: NotificationSettings, aws: AwsClients) -> EmailSender:
@@ -56,20 +62,48 @@ def email_sender(settings: NotificationSettings, aws: AwsClients) -> EmailSender
     )
 
 
+@dataclass(frozen=True, slots=True)
+class _Outcome:
+    id: UUID
+    channel: str
+    provider_id: str | None = None
+    error: str | None = None
+    retry_in_seconds: float = 0.0
+
+
 class Deliverer:
     def __init__(
-        self, engine: AsyncEngine, settings: NotificationSettings, email: EmailSender, sms: SnsSmsSender
+        self, database: Database, settings: NotificationSettings, email: EmailSender, sms: SnsSmsSender
     ) -> None:
-        self.engine, self.settings, self.email, self.sms = engine, settings, email, sms
+        self.database, self.settings, self.email, self.sms = database, settings, email, sms
 
     async def deliver_due(self) -> int:
         """Send every due notification once; returns how many were attempted."""
-        async with self.engine.begin() as conn:
-            rows = (await conn.execute(_CLAIM, {"lease": LEASE_SECONDS, "batch": BATCH})).mappings().all()
-        await asyncio.gather(*(self._attempt(dict(row)) for row in rows))
+        async with self.database.connection(worker=True) as conn:
+            rows = await conn.fetch(_CLAIM, LEASE_SECONDS, BATCH)
+        await self.deliver([dict(row) for row in rows])
         return len(rows)
 
-    async def _attempt(self, row: dict[str, Any]) -> None:
+    async def deliver(self, rows: list[dict[str, Any]]) -> None:
+        """Attempt each claimed row, then record every outcome (sent, or failed with its backoff)."""
+        if not rows:
+            return
+        outcomes = await asyncio.gather(*(self._attempt(row) for row in rows))
+        sent = [o for o in outcomes if o.error is None]
+        failed = [o for o in outcomes if o.error is not None]
+        async with self.database.connection(worker=True) as conn:
+            if sent:
+                await conn.execute(_SENT, [o.id for o in sent], [o.provider_id for o in sent])
+            if failed:
+                await conn.execute(
+                    _FAILED_ATTEMPT, [o.id for o in failed], [o.error for o in failed],
+                    [o.retry_in_seconds for o in failed], self.settings.max_delivery_attempts,
+                )
+        for outcome in sent:
+            log.info("notification sent", notification_id=str(outcome.id), channel=outcome.channel,
+                     at=datetime.datetime.now(datetime.UTC).isoformat())
+
+    async def _attempt(self, row: dict[str, Any]) -> _Outcome:
         try:
             if row["channel"] == "email":
                 provider_id = await self.email.send(
@@ -78,19 +112,11 @@ class Deliverer:
             else:
                 provider_id = await self.sms.send(to=row["recipient"], text=row["body_text"])
         except Exception as exc:
-            delay = self.settings.retry_base_seconds * (2 ** row["attempts"])
-            log.warning("delivery failed", notification_id=str(row["id"]), attempt=row["attempts"] + 1,
-                        error=repr(exc)[:300])
-            async with self.engine.begin() as conn:
-                await conn.execute(_FAILED_ATTEMPT, {
-                    "id": row["id"], "error": repr(exc)[:1000], "delay": delay,
-                    "max_attempts": self.settings.max_delivery_attempts,
-                })
-            return
-        async with self.engine.begin() as conn:
-            await conn.execute(_SENT, {"id": row["id"], "provider_id": provider_id})
-        log.info("notification sent", notification_id=str(row["id"]), channel=row["channel"],
-                 at=datetime.datetime.now(datetime.UTC).isoformat())
+            log.warning("delivery failed", notification_id=str(row["id"]), channel=row["channel"],
+                        attempt=row["attempts"] + 1, error=repr(exc)[:300])
+            return _Outcome(row["id"], row["channel"], error=repr(exc)[:1000],
+                            retry_in_seconds=self.settings.retry_base_seconds * (2 ** row["attempts"]))
+        return _Outcome(row["id"], row["channel"], provider_id=provider_id)
 
 
 async def delivery_worker(app: Litestar) -> None:
@@ -98,7 +124,7 @@ async def delivery_worker(app: Litestar) -> None:
     settings: NotificationSettings = app.state["settings"]
     aws: AwsClients = app.state["aws"]
     email = email_sender(settings, aws)
-    deliverer = Deliverer(app.state["database"].engine, settings, email, SnsSmsSender(aws))
+    deliverer = Deliverer(app.state["database"], settings, email, SnsSmsSender(aws))
     try:
         while True:
             try:

@@ -9,10 +9,8 @@ import uuid
 from pathlib import Path
 
 import aiohttp
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
 
-from commerce_platform.database import sqlalchemy_url
+from commerce_platform.database import Database
 from commerce_platform.devstack.launcher import Stack
 from commerce_platform.devstack.processes import free_port
 from commerce_platform.events.catalog import OrderCancelled, OrderCreated, OrderLine, ShippingAddress
@@ -114,43 +112,47 @@ async def test_notifications_are_private(stack: Stack, http: aiohttp.ClientSessi
 
 
 async def test_unreachable_mail_server_retries_then_fails(stack: Stack) -> None:
-    schema_url = sqlalchemy_url(stack.admin_database_url)
-    engine = create_async_engine(schema_url, connect_args={"server_settings": {"search_path": "notifications"}})
+    database = Database(stack.admin_database_url, schema="notifications", application_name="notification-tests")
     # A long backoff keeps the running service's own worker away from our row between attempts.
-    settings = NotificationSettings(database_url=schema_url, max_delivery_attempts=2, retry_base_seconds=3600.0)
+    settings = NotificationSettings(
+        database_url=stack.admin_database_url, max_delivery_attempts=2, retry_base_seconds=3600.0
+    )
     closed = SmtpEmailSender(host="127.0.0.1", port=free_port(), sender="shop@example.com")
     notification_id = uuid.uuid4()
     try:
-        async with engine.begin() as conn:
-            # Not due for a day, so only this test attempts it.
-            await conn.execute(text(
-                "INSERT INTO notification (id, event_id, user_id, type, channel, recipient, subject, body_text, "
-                "status, attempts, next_attempt_at) VALUES (:id, :event, :user, 'order_confirmation', 'email', "
-                "'nobody@example.com', 'hi', 'hi', 'pending', 0, now() + interval '1 day')"
-            ), {"id": notification_id, "event": uuid.uuid4(), "user": uuid.uuid4()})
-        deliverer = Deliverer(engine, settings, closed, sms=None)  # type: ignore[arg-type]
+        # Not due for a day, so only this test attempts it.
+        await database.fetch(
+            "INSERT INTO notification (id, event_id, user_id, type, channel, recipient, subject, body_text, "
+            "status, attempts, next_attempt_at) VALUES ($1, $2, $3, 'order_confirmation', 'email', "
+            "'nobody@example.com', 'hi', 'hi', 'pending', 0, now() + interval '1 day')",
+            notification_id, uuid.uuid4(), uuid.uuid4(),
+        )
+        deliverer = Deliverer(database, settings, closed, sms=None)  # type: ignore[arg-type]
         statuses = []
         for _ in range(2):
-            await _deliver_only(deliverer, engine, notification_id)
-            async with engine.connect() as conn:
-                row = (await conn.execute(text("SELECT status, attempts, last_error FROM notification WHERE id = :id"),
-                                          {"id": notification_id})).one()
-            statuses.append((row.status, row.attempts))
+            await _deliver_only(deliverer, database, notification_id)
+            row = await database.fetchrow(
+                "SELECT status, attempts, last_error, next_attempt_at > now() + interval '30 minutes' AS backed_off"
+                " FROM notification WHERE id = $1",
+                notification_id,
+            )
+            assert row is not None
+            statuses.append((row["status"], row["attempts"]))
         assert statuses == [("pending", 1), ("failed", 2)]
-        assert row.last_error
+        assert row["last_error"] and row["backed_off"]
     finally:
-        async with engine.begin() as conn:
-            await conn.execute(text("DELETE FROM notification WHERE id = :id"), {"id": notification_id})
-        await engine.dispose()
+        await database.fetch("DELETE FROM notification WHERE id = $1", notification_id)
+        await database.close()
 
 
-async def _deliver_only(deliverer: Deliverer, engine, notification_id: uuid.UUID) -> None:  # type: ignore[no-untyped-def]
+async def _deliver_only(deliverer: Deliverer, database: Database, notification_id: uuid.UUID) -> None:
     """Attempt exactly our row, as the worker would once it is due."""
-    async with engine.begin() as conn:
-        row = (await conn.execute(text(
-            "SELECT id, channel, recipient, subject, body_text, body_html, attempts FROM notification WHERE id = :id"
-        ), {"id": notification_id})).mappings().one()
-    await deliverer._attempt(dict(row))
+    row = await database.fetchrow(
+        "SELECT id, channel, recipient, subject, body_text, body_html, attempts FROM notification WHERE id = $1",
+        notification_id,
+    )
+    assert row is not None
+    await deliverer.deliver([dict(row)])
 
 
 async def test_opted_in_customers_also_get_a_text(stack: Stack, http: aiohttp.ClientSession) -> None:
