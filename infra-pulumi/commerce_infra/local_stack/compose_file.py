@@ -114,6 +114,9 @@ def _infrastructure() -> dict[str, Compose]:
     return {
         "postgres": {
             "image": images.POSTGRES,
+            # As the local launcher does (devstack/postgres.py): eight services' pools at their peak
+            # (asyncpg share for requests and for workers, plus the SQLAlchemy engine) exceed the default 100.
+            "command": ["postgres", "-c", "max_connections=300"],
             "environment": {
                 "POSTGRES_DB": DATABASE_NAME,
                 "POSTGRES_USER": "postgres",
