@@ -49,8 +49,9 @@ class Database:
     answers /health) even while the database is down.
 
     The pool holds up to `request_connections + worker_connections`. Background workers (queue
-    consumers, sweepers) take theirs through `transaction(worker=True)`, at most `worker_connections`
-    at once: however busy they are, they leave `request_connections` to the request handlers.
+    consumers, relays, sweepers) take theirs through `transaction(worker=True)` or
+    `connection(worker=True)`, at most `worker_connections` at once: however busy they are, they
+    leave `request_connections` to the request handlers.
     """
 
     def __init__(
