@@ -18,7 +18,6 @@ from datetime import timedelta
 from typing import Any, cast
 from uuid import UUID
 
-import asyncpg
 import structlog
 from litestar import Litestar
 from opentelemetry import trace
@@ -26,11 +25,12 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from sqlalchemy import Interval, Table, bindparam, delete, func, select
 
 from commerce_platform.aws import AwsClients
-from commerce_platform.database import Database, asyncpg_dsn
+from commerce_platform.database import Database
 from commerce_platform.events.envelope import MalformedEvent, filter_attributes
 from commerce_platform.events.outbox import OutboxMessage
 from commerce_platform.events.schema import outbox_channel
 from commerce_platform.events.tracing import TRACEPARENT, context_from_traceparent, current_traceparent, tracer
+from commerce_platform.listener import ChannelListener
 from commerce_platform.service_app import BackgroundWorker
 from commerce_platform.settings import PlatformSettings
 
@@ -101,7 +101,16 @@ class OutboxRelay:
     async def run(self) -> None:
         """Relay until cancelled. Errors are logged and retried; they never end the loop."""
         wake = asyncio.Event()
-        listener = asyncio.create_task(self._listen(wake), name=f"outbox-listen-{self._database.schema}")
+        # Rows committed while nobody listened would otherwise wait for the next poll: wake on listening too.
+        listen = ChannelListener(
+            self._database,
+            outbox_channel(self._database.schema),
+            lambda _payload: wake.set(),
+            log=self._log,
+            meanwhile="polling",
+            on_listening=wake.set,
+        )
+        listener = asyncio.create_task(listen.run(), name=f"outbox-listen-{self._database.schema}")
         failures = 0
         try:
             while True:
@@ -269,44 +278,6 @@ class OutboxRelay:
             deleted += result.rowcount
             if result.rowcount < 5000:
                 return deleted
-
-    async def _listen(self, wake: asyncio.Event) -> None:
-        """Hold a LISTEN connection on the schema's outbox channel; reconnect when it drops."""
-        channel = outbox_channel(self._database.schema)
-        failures = 0
-        while True:
-            conn: asyncpg.Connection | None = None
-            try:
-                conn = await asyncpg.connect(
-                    asyncpg_dsn(self._database.database_url),
-                    server_settings=dict(self._database.server_settings),
-                    timeout=5,
-                )
-                lost = asyncio.Event()
-                conn.add_termination_listener(lambda _conn, lost=lost: lost.set())
-                await conn.add_listener(channel, lambda *_args: wake.set())
-                # Rows committed while nobody listened would otherwise wait for the next poll.
-                wake.set()
-                failures = 0
-                while not lost.is_set():
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(lost.wait(), 30)
-                    # asyncpg notices a dead socket only when it uses it.
-                    if not lost.is_set():
-                        await conn.execute("SELECT 1", timeout=5)
-                self._log.warning("outbox relay: LISTEN connection closed; reconnecting")
-            except Exception as exc:
-                failures += 1
-                self._log.warning(
-                    "outbox relay: LISTEN unavailable; polling until it is back",
-                    error=f"{type(exc).__name__}: {exc}",
-                    consecutive_failures=failures,
-                )
-            finally:
-                if conn is not None:
-                    conn.terminate()
-            await asyncio.sleep(min(_LOOP_ERROR_MAX_SLEEP, 0.5 * 2.0**failures))
-
 
 def _message_attributes(event: ClaimedEvent, span: trace.Span) -> dict[str, dict[str, str]]:
     attributes = {"event_type": {"DataType": "String", "StringValue": event.event_type}}
