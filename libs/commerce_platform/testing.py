@@ -213,6 +213,7 @@ class Reply:
         assert self.headers.get("content-type", "").startswith(PROBLEM_JSON), self.headers
         assert isinstance(self.body, dict), self.body
         assert self.body["status"] == status
+        assert isinstance(self.body["title"], str) and self.body["title"]
         assert isinstance(self.body["detail"], str) and self.body["detail"]
         return self.body
 

@@ -17,7 +17,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-PROBLEM_JSON = "application/problem+json"
+from commerce_platform.testing import Reply
+
 STRONG_PASSWORD = "Correct-Horse-Battery-9"
 
 
@@ -28,23 +29,6 @@ def unique_email(tag: str = "user") -> str:
 def documentation_ip() -> str:
     """A random address in 2001:db8::/32, the range reserved for documentation: never a real client."""
     return "2001:db8::" + ":".join(secrets.token_hex(2) for _ in range(3))
-
-
-@dataclass
-class Reply:
-    status: int
-    headers: dict[str, str]
-    body: Any
-
-    def problem(self, status: int) -> dict[str, Any]:
-        """Assert this is an RFC 9457 problem with `status`, and return its body."""
-        assert self.status == status, (self.status, self.body)
-        assert self.headers.get("content-type", "").startswith(PROBLEM_JSON), self.headers
-        assert isinstance(self.body, dict), self.body
-        assert self.body["status"] == status
-        assert isinstance(self.body["title"], str) and self.body["title"]
-        assert isinstance(self.body["detail"], str) and self.body["detail"]
-        return self.body
 
 
 @dataclass
