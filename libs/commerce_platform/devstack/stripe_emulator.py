@@ -25,11 +25,14 @@ def index_store_by_type() -> None:
 
     by_type: defaultdict[str, dict[str, Any]] = defaultdict(dict)
 
-    def set_item(store: dict[str, Any], key: str, value: Any) -> None:
-        dict.__setitem__(store, key, value)
+    def index(key: str, value: Any) -> None:
         object_type, colon, _ = key.partition(":")
         if colon:
             by_type[object_type][key] = value
+
+    def set_item(store: dict[str, Any], key: str, value: Any) -> None:
+        dict.__setitem__(store, key, value)
+        index(key, value)
 
     def del_item(store: dict[str, Any], key: str) -> None:
         dict.__delitem__(store, key)
@@ -48,8 +51,8 @@ def index_store_by_type() -> None:
         listing._list = list(by_type[cls.object].values())
         return listing
 
-    for key, value in list(resources.store.items()):
-        set_item(resources.store, key, value)
+    for key, value in resources.store.items():
+        index(key, value)
     resources.Store.__setitem__ = set_item
     resources.Store.__delitem__ = del_item
     resources.Store.clear = clear
