@@ -1,6 +1,6 @@
 """Issue 5: the Online Boutique shopper mix through the gateway, paced (open model), stepped to the highest rate.
 
-    uv run python -m bench.checkout [--rate 20 --seconds 60] [--steps 30,40,55] [--step-seconds 20]
+    uv run python -m bench.checkout [--rate 20 --seconds 60] [--steps 30,40,55] [--step-seconds 20] [--parts 20]
 """
 
 from __future__ import annotations
@@ -58,6 +58,7 @@ class Step:
     seconds: float
     latency_ms: dict[str, list[float]] = field(default_factory=lambda: {k: [] for k in ("browse", "checkout", "all")})
     checkouts: int = 0
+    tasks: int = 0
     requests: int = 0
     errors: list[str] = field(default_factory=list)
     late: int = 0  # tasks that started > 100 ms after their scheduled time (no idle shopper / driver behind)
@@ -112,6 +113,7 @@ class Driver:
 
     async def task(self, step: Step, kind: str, due: float) -> None:
         shopper = await self.idle.get()
+        step.tasks += 1
         if time.perf_counter() - due > 0.1:
             step.late += 1
         try:
@@ -132,11 +134,12 @@ class Driver:
         finally:
             self.idle.put_nowait(shopper)
 
-    async def run(self, stack: Stack, rate: float, seconds: float) -> Step:
-        """Start MIX tasks at 16 x `rate` per second (checkouts at `rate`/s) for `seconds`, then wait for them."""
+    async def run(self, stack: Stack, rate: float, seconds: float, mix: Sequence[str] = MIX) -> Step:
+        """Start `mix` tasks at len(mix) x `rate` per second (with MIX: checkouts at `rate`/s) for `seconds`,
+        then wait for them."""
         step = Step(rate, seconds)
         names0, drv0 = cpu_by_name(stack), time.process_time()
-        interval = 1 / (rate * len(MIX))
+        interval = 1 / (rate * len(mix))
         tasks: list[asyncio.Task[None]] = []
         order: list[str] = []
         started = time.perf_counter()
@@ -144,7 +147,7 @@ class Driver:
         while (due := started + i * interval) < started + seconds:
             await asyncio.sleep(max(0.0, due - time.perf_counter()))
             if not order:
-                order = random.sample(MIX, len(MIX))
+                order = random.sample(list(mix), len(mix))
             tasks.append(asyncio.create_task(self.task(step, order.pop(), due)))
             i += 1
         await asyncio.gather(*tasks)
@@ -227,6 +230,32 @@ def report(step: Step, label: str, say: Callable[[str], None]) -> None:
         say(f"    error: {e} (x{step.errors.count(e)})")
 
 
+async def parts(driver: Driver, stack: Stack, rate: float, seconds: float, idle_cores: float,
+                mix_ms: float, say: Callable[[str], None]) -> None:
+    """Each kind of task of the mix alone, paced at the rate it has inside the mix at `rate` checkouts/s, so
+    the platform CPU per checkout can be split into what browsing, cart views, adds and the checkout cost."""
+    say(f"\nparts: each kind of task alone for {seconds:g} s, at its rate within {rate:g} checkouts/s "
+        "(platform CPU net of idle)")
+    per_task: dict[str, float] = {}
+    for kind in ("browse", "cart", "add", "checkout"):
+        count = MIX.count(kind)
+        step = await driver.run(stack, rate * count, seconds, mix=(kind,))
+        net = step.platform_cpu - idle_cores * step.wall
+        per_task[kind] = net * 1000 / step.tasks if step.tasks else float("nan")
+        top = sorted(((n, v) for n, v in step.by_process.items() if n not in NOT_PLATFORM and v > 0),
+                     key=lambda kv: -kv[1])[:6]
+        say(f"  {kind:8s} {rate * count:5.0f}/s: {per_task[kind]:5.2f} ms per task, errors {len(step.errors)} ("
+            + ", ".join(f"{n} {v * 1000 / step.tasks:.2f}" for n, v in top) + ")")
+        await asyncio.sleep(2)  # let the events of the last tasks drain before the next kind
+    # A checkout task is an add, then the checkout (see Driver.task).
+    alone = per_task["checkout"] - per_task["add"]
+    shares = {kind: per_task[kind] * MIX.count(kind) for kind in ("browse", "cart", "add")}
+    shares["add"] += per_task["add"] * MIX.count("checkout")
+    shares["checkout itself"] = alone
+    say("  per checkout of the mix: " + ", ".join(f"{k} {v:.1f} ms" for k, v in shares.items())
+        + f"; sum {sum(shares.values()):.1f} ms (the mix measured {mix_ms:.1f} ms net of idle)")
+
+
 async def _now(dsn: str) -> Any:
     conn = await asyncpg.connect(dsn)
     try:
@@ -281,6 +310,7 @@ async def main_async(args: argparse.Namespace) -> int:
                 if (path := await job) is not None:
                     say(f"  py-spy, {name} (share of its CPU samples, inclusive):\n{pyspy.summary(path, 30)}")
             report(main_step, "target", say)
+            net = float("nan")
             if main_step.checkouts:
                 net = (main_step.platform_cpu - idle * main_step.wall) * 1000 / main_step.checkouts
                 say(f"    net of idle CPU: {net:.1f} ms per checkout")
@@ -289,6 +319,8 @@ async def main_async(args: argparse.Namespace) -> int:
             lag99 = percentile(lags, 99)
             say(f"  OrderCreated → stock committed ({len(lags)} orders): p50 {percentile(lags, 50):.0f} ms "
                 f"p99 {lag99:.0f} ms max {max(lags, default=float('nan')):.0f} ms")
+            if args.parts:
+                await parts(driver, stack, args.rate, args.parts, idle, net, say)
     cpu_ms = main_step.platform_cpu * 1000 / main_step.checkouts if main_step.checkouts else float("inf")
     best = max([s.rate for s in (main_step, *steps) if s.sustained], default=0.0)
     checks = [
@@ -315,6 +347,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--step-seconds", type=float, default=20.0)
     parser.add_argument("--shoppers", type=int, default=120, help="signed-in shoppers in the pool")
     parser.add_argument("--products", type=int, default=30)
+    parser.add_argument("--parts", type=float, default=0.0, metavar="SECONDS",
+                        help="after the target run, run each kind of task alone for SECONDS at its rate within "
+                             "the target rate, to split the CPU per checkout between browse, cart, add and checkout")
     parser.add_argument("--profile", type=lambda s: s.split(","), default=[],
                         help="py-spy these stack processes during the target run, e.g. cart,order,gateway")
     args = parser.parse_args(argv)
