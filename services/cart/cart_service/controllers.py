@@ -9,7 +9,16 @@ from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.di import Provide
 from litestar.status_codes import HTTP_200_OK
 
-from cart_service.schemas import AddItem, CartLine, CartView, ChangeQuantity, MergeCart, RemoveOrdered
+from cart_service.schemas import (
+    AddItem,
+    CartLine,
+    CartLines,
+    CartView,
+    ChangeQuantity,
+    LineRef,
+    MergeCart,
+    RemoveOrdered,
+)
 from cart_service.services import NO_CART, Cart, CartStore, Line
 from commerce_platform.auth import Principal
 from commerce_platform.clients.product_catalog import ProductCatalog, ProductPrice
@@ -173,9 +182,11 @@ class InternalCartController(Controller):
     dependencies = DEPENDENCIES
 
     @get("/{user_id:uuid}", operation_id="getUserCart")
-    async def user_cart(self, user_id: UUID, store: CartStore, catalog: ProductCatalog) -> CartView:
-        """A user's cart, priced now, for the order service to check out."""
-        return await _view(catalog, await store.of_user(user_id))
+    async def user_cart(self, user_id: UUID, store: CartStore) -> CartLines:
+        """A user's cart lines, for the order service to check out. Unpriced: checkout prices them
+        itself with the product service, so pricing them here too would cost a lookup per order."""
+        cart = await store.of_user(user_id)
+        return CartLines(id=cart.id, items=[LineRef(line.product_id, line.quantity) for line in cart.lines])
 
     @post("/{user_id:uuid}/remove-ordered", operation_id="removeOrderedLines", status_code=HTTP_200_OK)
     async def remove_ordered(self, user_id: UUID, data: RemoveOrdered, store: CartStore) -> dict[str, bool]:

@@ -47,6 +47,18 @@ class CartView(Struct):
     cart_token: str | None = None
 
 
+class LineRef(Struct):
+    product_id: UUID
+    quantity: int
+
+
+class CartLines(Struct):
+    """A cart's lines as they are, unpriced: what the order service checks out (it prices them itself)."""
+
+    id: UUID | None
+    items: list[LineRef]
+
+
 class OrderedLine(Struct, forbid_unknown_fields=True):
     product_id: UUID
     quantity: Quantity
