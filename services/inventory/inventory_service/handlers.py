@@ -3,8 +3,11 @@ product events open and close stock records.
 
 Each handler runs in the consumer's transaction, on the asyncpg connection it is given, with the
 inbox record of its event (so a redelivery is skipped), and is idempotent on its own as well: the
-order service also commits reservations over HTTP, and an event may arrive after the state it asks
-for was already reached.
+same change may come again under another event id, and an event may arrive after the state it asks
+for was already reached (by an earlier event, or a commit or release over the internal API).
+
+OrderCreated may be consumed long after the order was placed (a consumer outage, a DLQ redrive):
+the order service pins the hold before it confirms the order, so the hold is still there to commit.
 """
 
 from __future__ import annotations
@@ -48,7 +51,7 @@ async def on_product_deleted(conn: asyncpg.Connection, envelope: Envelope, data:
 
 
 async def on_order_created(conn: asyncpg.Connection, envelope: Envelope, data: EventData) -> None:
-    """The order is placed: its reservation becomes a sale (a no-op if already committed over HTTP)."""
+    """The order is placed: its (pinned) reservation becomes a sale; a no-op if already committed."""
     event = _expect(data, OrderCreated)
     try:
         await ReservationService(conn).commit(event.reservation_id)
@@ -59,8 +62,9 @@ async def on_order_created(conn: asyncpg.Connection, envelope: Envelope, data: E
             reservation_id=str(event.reservation_id),
         )
     except Conflict as exc:
-        # Released or expired before the order was placed: retrying cannot fix that, so acknowledge
-        # the event and leave a loud trace for someone to reconcile the order by hand.
+        # Released or expired: the hold was never pinned, so its order was not confirmed through the
+        # checkout. Retrying cannot fix that, so acknowledge the event and leave a loud trace for
+        # someone to reconcile the order by hand.
         log.error(
             "order created but its reservation cannot be committed",
             order_id=str(event.order_id),

@@ -4,9 +4,11 @@ announces every change as StockChanged, all in the caller's transaction.
 Locking rules, which together make concurrent checkouts deadlock-free and oversell-proof:
 - stock rows are locked in one global order (`ORDER BY product_id ... FOR UPDATE`), all at once;
 - a reservation row is only ever changed by a transaction that already holds the locks of all its
-  products, so reservation rows never take part in a lock cycle;
+  products, so reservation rows never take part in a lock cycle (the one exception, pinning a hold,
+  is a single statement that takes no other lock);
 - holds past their expiry that touch the rows being locked are expired first, inside the same
-  transaction, so an expired hold never makes stock look short.
+  transaction, so an expired hold never makes stock look short. A pinned hold expires at
+  'infinity', which no expiry query (`<= now()`) matches.
 
 Why plain SQL on an asyncpg connection rather than the ORM: every checkout reserves and commits,
 and the ORM's unit of work cost most of the service's CPU per checkout (issue 5). Rows are locked,

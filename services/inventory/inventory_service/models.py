@@ -92,6 +92,7 @@ class Reservation(AuditColumns, DefaultBase):
 
     id: Mapped[UUID] = mapped_column(primary_key=True)
     status: Mapped[str] = mapped_column(String(16), default=ReservationStatus.HELD.value)
+    # 'infinity' once pinned (its order was paid for): no expiry query matches it any more.
     expires_at: Mapped[datetime.datetime] = mapped_column(DateTimeUTC(timezone=True))
     committed_at: Mapped[datetime.datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
     # When it stopped holding stock without a sale: released, expired or restocked.

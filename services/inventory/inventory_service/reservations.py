@@ -1,5 +1,10 @@
 """Checkout reservations: hold stock all or nothing, then commit it (a sale) or release it.
 
+A hold expires unless it is pinned: once the order service knows the payment went through it pins
+the hold (`expires_at` becomes 'infinity', which no expiry query matches), so OrderCreated commits
+it however late the event is consumed. A pinned hold still settles normally (commit, release,
+cancel).
+
 Every operation is idempotent, because the order service retries over the network and events are
 redelivered: the reservation id is the caller's, and each transition re-checks the status under
 the locks of the reservation's stock rows (see `ledger.py` for the locking rules).
@@ -14,7 +19,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from uuid import UUID
 
 import asyncpg
@@ -47,11 +52,12 @@ class ReservationLine:
 
 @dataclass(frozen=True, slots=True)
 class Reservation:
-    """A reservation as read or written; lines in product id order."""
+    """A reservation as read or written; lines in product id order. `expires_at` is None once the
+    hold is pinned (stored as 'infinity', which a Python datetime cannot represent)."""
 
     id: UUID
     status: str
-    expires_at: datetime
+    expires_at: datetime | None
     created_at: datetime
     committed_at: datetime | None
     closed_at: datetime | None
@@ -60,9 +66,17 @@ class Reservation:
     def quantities(self) -> dict[UUID, int]:
         return {line.product_id: line.quantity for line in self.lines}
 
+    @property
+    def pinned(self) -> bool:
+        return self.expires_at is None
+
+    def overdue(self, now: datetime) -> bool:
+        """Held past its expiry: it holds nothing any more, whether or not it was swept yet."""
+        return self.status == ReservationStatus.HELD and self.expires_at is not None and self.expires_at <= now
+
 
 _FIND = """
-SELECT r.id, r.status, r.expires_at, r.created_at, r.committed_at, r.closed_at,
+SELECT r.id, r.status, NULLIF(r.expires_at, 'infinity'), r.created_at, r.committed_at, r.closed_at,
        array_agg(l.product_id ORDER BY l.product_id) FILTER (WHERE l.product_id IS NOT NULL) AS product_ids,
        array_agg(l.quantity ORDER BY l.product_id) FILTER (WHERE l.product_id IS NOT NULL) AS quantities
 FROM reservation r LEFT JOIN reservation_line l ON l.reservation_id = r.id
@@ -79,6 +93,24 @@ RETURNING expires_at, created_at
 """
 
 _LOCK_STATUS = "SELECT status FROM reservation WHERE id = $1 FOR UPDATE"
+
+# One guarded statement: only a live hold is pinned (an overdue one stays for the sweeper), and an
+# expiry that committed first makes the guard fail when Postgres re-checks the locked row. It changes
+# no stock and takes no stock lock, so it cannot take part in a lock cycle.
+_PIN = """
+UPDATE reservation SET expires_at = 'infinity', updated_at = now()
+WHERE id = $1 AND status = 'held' AND expires_at > now()
+RETURNING id
+"""
+
+# Releasing an id nobody reserved leaves a released row with no lines, so a reserve with that id
+# arriving later (its request was still on its way) is refused. If a reserve holds the id uncommitted,
+# the insert waits for it: then the conflict means its hold exists and is released normally.
+_TOMBSTONE = """
+INSERT INTO reservation (id, status, expires_at, closed_at) VALUES ($1, 'released', now(), now())
+ON CONFLICT (id) DO NOTHING
+RETURNING expires_at, created_at, closed_at
+"""
 
 
 def _bookable(item: StockRow | None) -> int:
@@ -113,7 +145,9 @@ class ReservationService:
         """Hold every line or none. Returns the reservation and whether this call created it."""
         claimed = await self._conn.fetchrow(_CLAIM, reservation_id, float(ttl_seconds))
         if claimed is None:
-            return self._same_request(await self.get(reservation_id), quantities), False
+            existing = await self.get(reservation_id)
+            self._require_not_closed(existing)
+            return self._same_request(existing, quantities), False
         ledger = StockLedger(self._conn)
         stock = await ledger.lock(quantities)
         ordered = sorted(quantities.items())
@@ -154,10 +188,25 @@ class ReservationService:
         self._require_held(reservation, "commit")
         raise RuntimeError(f"reservation {reservation_id} is held but could not be committed")
 
+    async def pin(self, reservation_id: UUID) -> Reservation:
+        """Keep a live hold until its order settles: it no longer expires. Pinning a pinned or
+        committed reservation is a no-op; an expired, released or overdue one is 409 (not pinned)."""
+        pinned = await self._conn.fetchval(_PIN, reservation_id)
+        reservation = await self.get(reservation_id)
+        if pinned is not None or reservation.status == ReservationStatus.COMMITTED:
+            return reservation
+        status = ReservationStatus.EXPIRED.value if reservation.overdue(datetime.now(UTC)) else reservation.status
+        raise Conflict(
+            f"cannot pin a reservation that is {status}",
+            problem_type="reservation-not-held",
+            extra={"reservation_status": status},
+        )
+
     async def release(self, reservation_id: UUID) -> Reservation:
         """Give held units back to `available`. Releasing a released or expired hold is a no-op;
-        a committed one is 409 (cancelling its order restocks it instead)."""
-        reservation = await self.get(reservation_id)
+        a committed one is 409 (cancelling its order restocks it instead). Releasing an unknown id
+        leaves a released tombstone, so a reserve with that id arriving later is refused."""
+        reservation = await self.find(reservation_id) or await self._tombstone(reservation_id)
         if reservation.status in _NOT_HOLDING:
             return reservation
         self._require_not_sold(reservation)
@@ -205,6 +254,15 @@ class ReservationService:
         return replace(reservation, status=target.value, committed_at=moved[0], closed_at=moved[1])
 
     # -- internals ----------------------------------------------------------------------------------
+    async def _tombstone(self, reservation_id: UUID) -> Reservation:
+        """The released tombstone written now, or the reservation a concurrent reserve committed."""
+        row = await self._conn.fetchrow(_TOMBSTONE, reservation_id)
+        if row is None:
+            return await self.get(reservation_id)
+        expires_at, created_at, closed_at = row
+        released = ReservationStatus.RELEASED.value
+        return Reservation(reservation_id, released, expires_at, created_at, None, closed_at, [])
+
     @staticmethod
     def _transition(reservation: Reservation, to: ReservationStatus) -> Transition:
         return Transition(reservation.id, ReservationStatus.HELD.value, to.value)
@@ -214,6 +272,17 @@ class ReservationService:
         if existing.quantities() != dict(quantities):
             raise Conflict("this reservation id is already used for different lines")
         return existing
+
+    @staticmethod
+    def _require_not_closed(existing: Reservation) -> None:
+        # Its lines were given back (or were never held, for a release's tombstone): holding stock
+        # for it again would leave a hold its caller has already given up on.
+        if existing.status in _NOT_HOLDING:
+            raise Conflict(
+                f"this reservation id is already {existing.status}; reserve with a new id",
+                problem_type="reservation-closed",
+                extra={"reservation_status": existing.status},
+            )
 
     @staticmethod
     def _require_held(reservation: Reservation, action: str) -> None:
@@ -258,6 +327,10 @@ class Reservations:
     async def commit(self, reservation_id: UUID) -> Reservation:
         async with self._service() as service:
             return await service.commit(reservation_id)
+
+    async def pin(self, reservation_id: UUID) -> Reservation:
+        async with self._service() as service:
+            return await service.pin(reservation_id)
 
     async def release(self, reservation_id: UUID) -> Reservation:
         async with self._service() as service:

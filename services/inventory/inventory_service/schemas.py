@@ -109,7 +109,9 @@ class ReservationLineOut(Struct):
 class ReservationOut(Struct):
     reservation_id: UUID
     status: str
-    expires_at: datetime.datetime
+    # Null once pinned: the order was paid for, so the hold waits for its order to settle instead.
+    expires_at: datetime.datetime | None
+    pinned: bool
     lines: list[ReservationLineOut]
     created_at: datetime.datetime
     committed_at: datetime.datetime | None

@@ -33,12 +33,13 @@ def movement_of(movement: StockMovement) -> Movement:
 def reservation_of(reservation: Reservation) -> ReservationOut:
     status = reservation.status
     # A hold past its expiry holds nothing any more, whether or not the sweeper has marked it yet.
-    if status == ReservationStatus.HELD and reservation.expires_at <= datetime.now(UTC):
+    if reservation.overdue(datetime.now(UTC)):
         status = ReservationStatus.EXPIRED.value
     return ReservationOut(
         reservation_id=reservation.id,
         status=status,
         expires_at=reservation.expires_at,
+        pinned=reservation.pinned,
         lines=[ReservationLineOut(product_id=line.product_id, quantity=line.quantity) for line in reservation.lines],
         created_at=reservation.created_at,
         committed_at=reservation.committed_at,

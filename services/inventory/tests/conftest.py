@@ -59,6 +59,9 @@ class Inventory:
     async def commit(self, reservation_id: str) -> Reply:
         return await self.internal.call("POST", f"/internal/v1/reservations/{reservation_id}/commit")
 
+    async def pin(self, reservation_id: str) -> Reply:
+        return await self.internal.call("POST", f"/internal/v1/reservations/{reservation_id}/pin")
+
     async def release(self, reservation_id: str) -> Reply:
         return await self.internal.call("POST", f"/internal/v1/reservations/{reservation_id}/release")
 

@@ -22,6 +22,7 @@ from commerce_platform.events.catalog import (
 )
 from commerce_platform.events.envelope import Envelope, decode_event, encode_envelope, new_envelope
 from inventory_service.handlers import HANDLERS
+from inventory_service.sweeper import sweep_once
 
 ADDRESS = ShippingAddress(full_name="Ann Lee", line1="Main St 1", city="Berlin", postal_code="10115", country="DE")
 
@@ -125,6 +126,33 @@ async def test_order_created_for_a_released_or_unknown_reservation_is_acknowledg
     await deliver(inventory_database, order_created(str(uuid.uuid4()), {product_id: 2}))
     assert (await inventory.reservation(reservation_id)).ok(200)["status"] == "released"
     assert await inventory.level(product_id) == {"product_id": product_id, "on_hand": 5, "reserved": 0, "available": 5}
+
+
+async def test_order_created_commits_a_pinned_hold_long_past_its_expiry(
+    inventory: Any, inventory_database: Any
+) -> None:
+    """OrderCreated consumed after the hold's expiry (a consumer outage, a DLQ redrive): the order
+    service pinned the hold when the payment went through, so neither the sweeper nor a later
+    reservation's inline expiry frees it, and the late event still records the sale."""
+    product_id = await inventory.stock(10)
+    pinned, unpinned = str(uuid.uuid4()), str(uuid.uuid4())
+    (await inventory.reserve({product_id: 3}, ttl=1, reservation_id=pinned)).ok(201)
+    (await inventory.reserve({product_id: 2}, ttl=1, reservation_id=unpinned)).ok(201)
+    body = (await inventory.pin(pinned)).ok(200)
+    assert (body["status"], body["pinned"], body["expires_at"]) == ("held", True, None)
+    await asyncio.sleep(1.5)
+
+    # A later reservation of the same product expires overdue holds inline; then a sweep runs.
+    (await inventory.reserve({product_id: 1})).ok(201)
+    await sweep_once(inventory_database, 1000)
+    assert (await inventory.reservation(unpinned)).ok(200)["status"] == "expired"
+    assert (await inventory.reservation(pinned)).ok(200)["status"] == "held"
+    assert await inventory.level(product_id) == {"product_id": product_id, "on_hand": 10, "reserved": 4, "available": 6}
+
+    await deliver(inventory_database, order_created(pinned, {product_id: 3}))
+    committed = (await inventory.reservation(pinned)).ok(200)
+    assert (committed["status"], committed["pinned"]) == ("committed", True)
+    assert await inventory.level(product_id) == {"product_id": product_id, "on_hand": 7, "reserved": 1, "available": 6}
 
 
 async def test_order_cancelled_restocks_a_committed_reservation_once(inventory: Any, inventory_database: Any) -> None:

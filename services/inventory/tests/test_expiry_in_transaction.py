@@ -8,9 +8,11 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from commerce_platform.errors import Conflict
 from commerce_platform.events.catalog import OrderCreated, OrderLine, ShippingAddress
 from commerce_platform.events.envelope import new_envelope
 from commerce_platform.events.outbox import OutboxMessage
@@ -106,6 +108,47 @@ async def test_an_order_for_an_expired_hold_is_acknowledged_and_the_expiry_annou
             if str(product_id).encode() in payload
         ]
         assert len(announced) == 1 and b'"reason":"reservation_expired"' in announced[0]
+    finally:
+        await session.rollback()
+        await session.close()
+
+
+async def test_a_hold_past_its_expiry_but_not_yet_swept_is_not_pinned(inventory_database: Any) -> None:
+    """Pinning is refused once the expiry has passed, even before the sweeper marks the hold: the
+    units already count as free (reads and reservations ignore the hold)."""
+    product_id, stale_id, live_id = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    session = AsyncSession(inventory_database.engine, expire_on_commit=False)
+    try:
+        await session.begin()
+        session.add(StockItem(product_id=product_id, on_hand=5, reserved=3))
+        await session.flush()
+        await session.execute(insert(Reservation).values(id=stale_id, expires_at=func.now() - timedelta(seconds=1)))
+        await session.execute(insert(Reservation).values(id=live_id, expires_at=func.now() + timedelta(seconds=60)))
+        await session.execute(
+            insert(ReservationLine),
+            [
+                {"reservation_id": stale_id, "product_id": product_id, "quantity": 2},
+                {"reservation_id": live_id, "product_id": product_id, "quantity": 1},
+            ],
+        )
+        raw = await connection_of(session)
+        service = ReservationService(raw)
+
+        with pytest.raises(Conflict) as refused:
+            await service.pin(stale_id)
+        assert refused.value.problem_type == "reservation-not-held"
+        assert refused.value.extra == {"reservation_status": "expired"}
+        stale = await service.get(stale_id)
+        assert (stale.status, stale.pinned) == ("held", False)
+
+        assert (await service.pin(live_id)).pinned
+        stored = await raw.fetchval("SELECT expires_at = 'infinity' FROM reservation WHERE id = $1", live_id)
+        assert stored is True
+        # The inline expiry frees the stale hold only; the pinned one keeps counting.
+        await service.reserve(uuid.uuid4(), {product_id: 2}, 60)
+        assert [(await service.get(r)).status for r in (stale_id, live_id)] == ["expired", "held"]
+        level = await raw.fetchrow(STOCK_LEVEL_SQL, product_id)
+        assert (level["on_hand"], level["reserved"]) == (5, 3)
     finally:
         await session.rollback()
         await session.close()

@@ -6,6 +6,9 @@ import asyncio
 import uuid
 from typing import Any
 
+from inventory_service.reservations import ReservationService
+from inventory_service.sweeper import sweep_once
+
 
 async def test_one_short_line_reserves_nothing_and_the_409_lists_it(inventory: Any) -> None:
     plenty = await inventory.stock(5)
@@ -153,3 +156,87 @@ async def test_a_hold_that_expires_while_another_is_committed_is_announced_as_a_
         ("reservation_expired", 10, 3, 7, True),
         ("sale", 7, 0, 7, False),
     ]
+
+
+async def test_pinning_is_idempotent_and_a_pinned_hold_still_settles(inventory: Any) -> None:
+    product_id = await inventory.stock(10)
+    reservation_id = str(uuid.uuid4())
+    created = (await inventory.reserve({product_id: 3}, reservation_id=reservation_id)).ok(201)
+    assert (created["pinned"], created["expires_at"] is not None) == (False, True)
+
+    pinned = (await inventory.pin(reservation_id)).ok(200)
+    assert (pinned["status"], pinned["pinned"], pinned["expires_at"]) == ("held", True, None)
+    assert (await inventory.pin(reservation_id)).ok(200) == pinned
+    assert (await inventory.reservation(reservation_id)).ok(200) == pinned
+    assert (await inventory.level(product_id))["reserved"] == 3
+
+    (await inventory.commit(reservation_id)).ok(200)
+    again = (await inventory.pin(reservation_id)).ok(200)
+    assert (again["status"], again["pinned"]) == ("committed", True)
+    assert await inventory.level(product_id) == {"product_id": product_id, "on_hand": 7, "reserved": 0, "available": 7}
+
+    # A pinned hold that is not sold is released as any other.
+    other = str(uuid.uuid4())
+    (await inventory.reserve({product_id: 2}, reservation_id=other)).ok(201)
+    (await inventory.pin(other)).ok(200)
+    assert (await inventory.release(other)).ok(200)["status"] == "released"
+    assert (await inventory.level(product_id))["reserved"] == 0
+
+
+async def test_a_hold_that_no_longer_holds_cannot_be_pinned(inventory: Any, inventory_database: Any) -> None:
+    product_id = await inventory.stock(10)
+    released, expired = str(uuid.uuid4()), str(uuid.uuid4())
+    (await inventory.reserve({product_id: 2}, reservation_id=released)).ok(201)
+    (await inventory.release(released)).ok(200)
+    (await inventory.reserve({product_id: 2}, ttl=1, reservation_id=expired)).ok(201)
+    await asyncio.sleep(1.2)
+    await sweep_once(inventory_database, 1000)
+
+    for reservation_id, status in ((released, "released"), (expired, "expired")):
+        problem = (await inventory.pin(reservation_id)).problem(409)
+        assert problem["type"].endswith("/reservation-not-held")
+        assert problem["reservation_status"] == status
+        after = (await inventory.reservation(reservation_id)).ok(200)
+        assert (after["status"], after["pinned"]) == (status, False)
+    assert (await inventory.level(product_id))["reserved"] == 0
+    (await inventory.pin(str(uuid.uuid4()))).problem(404)
+    # Nor is a closed id reserved again: its caller has given up on it.
+    assert (await inventory.reserve({product_id: 2}, reservation_id=expired)).problem(409)["type"].endswith(
+        "/reservation-closed"
+    )
+    assert (await inventory.level(product_id))["reserved"] == 0
+
+
+async def test_a_release_before_its_reserve_refuses_the_reserve(inventory: Any) -> None:
+    """The checkout gave up on a reserve that timed out and released its id; the reserve request
+    arriving afterwards must not hold stock nobody will release."""
+    product_id = await inventory.stock(5)
+    reservation_id = str(uuid.uuid4())
+    released = (await inventory.release(reservation_id)).ok(200)
+    assert (released["status"], released["lines"], released["closed_at"] is not None) == ("released", [], True)
+    assert (await inventory.release(reservation_id)).ok(200) == released
+
+    problem = (await inventory.reserve({product_id: 2}, reservation_id=reservation_id)).problem(409)
+    assert problem["type"].endswith("/reservation-closed")
+    assert problem["reservation_status"] == "released"
+    assert (await inventory.level(product_id))["reserved"] == 0
+    assert (await inventory.reservation(reservation_id)).ok(200) == released
+    (await inventory.commit(reservation_id)).problem(409)
+    (await inventory.pin(reservation_id)).problem(409)
+
+
+async def test_a_release_waits_for_a_reserve_still_in_flight_and_releases_its_hold(
+    inventory: Any, inventory_database: Any
+) -> None:
+    """The reserve has claimed the id but not committed (it waits on stock locks): the release
+    waits for it, then gives its hold back."""
+    product_id = await inventory.stock(5)
+    reservation_id = uuid.uuid4()
+    async with inventory_database.transaction() as conn:
+        await ReservationService(conn).reserve(reservation_id, {uuid.UUID(product_id): 2}, 60)
+        release = asyncio.create_task(inventory.release(str(reservation_id)))
+        await asyncio.sleep(0.5)
+        assert not release.done()
+    released = (await release).ok(200)
+    assert (released["status"], released["lines"]) == ("released", [{"product_id": product_id, "quantity": 2}])
+    assert (await inventory.level(product_id))["reserved"] == 0

@@ -1,5 +1,9 @@
 """Checkout, the design's sequence: confirm the user, read and price the cart, reserve stock, charge,
-save the order with its OrderCreated outbox row, take the lines out of the cart.
+pin the stock hold, save the order with its OrderCreated outbox row, take the lines out of the cart.
+
+The hold is pinned once the payment went through and before the order is confirmed: a pinned hold
+no longer expires, so inventory commits it whenever it consumes OrderCreated. A hold that ran out
+before the payment completed cannot be pinned, and the checkout is undone instead.
 
 A step that fails undoes the ones before it (release the reservation, refund the payment). If the
 process dies half-way the order stays `pending` and the recovery task finishes or undoes it.
@@ -107,9 +111,11 @@ class Checkout:
             if isinstance(outcome, Declined):
                 raise PaymentRequired(outcome.detail, extra={"decline_code": outcome.decline_code})
             payment_id = outcome.id
-            confirmed = await self.book.confirm(
-                priced, payment_id=payment_id, event=order_created(priced), reason="payment succeeded"
-            )
+            if not await self.deps.inventory.pin(order.reservation_id):
+                raise Conflict(
+                    "the stock hold ran out before the payment completed", problem_type="reservation-expired"
+                )
+            confirmed = await self._confirm(priced, payment_id)
         except ProblemError as exc:
             await self._undo(order, payment_id, exc, payment_unknown=payment_unknown)
             raise
@@ -118,8 +124,22 @@ class Checkout:
             await self._undo(order, payment_id, ProblemError("checkout failed", status_code=500,
                                                              problem_type="internal-error"), payment_unknown=True)
             raise DependencyUnavailable("checkout could not be completed; nothing was charged") from exc
-        await self._take_lines_out_of_cart(confirmed)
+        await self.take_lines_out_of_cart(confirmed)
         return confirmed
+
+    async def _confirm(self, priced: OrderRecord, payment_id: UUID) -> OrderRecord:
+        try:
+            return await self.book.confirm(
+                priced, payment_id=payment_id, event=order_created(priced), reason="payment succeeded"
+            )
+        except Conflict:
+            # Refused because the order is no longer pending: recovery may have completed it while
+            # this checkout was slow. Then that outcome stands, and nothing may be undone.
+            current = await self.book.get(priced.id)
+            if current is not None and current.status == OrderStatus.CONFIRMED:
+                log.info("order was confirmed by recovery meanwhile", order_id=str(priced.id))
+                return current
+            raise
 
     async def _priced_cart(self, user_id: UUID) -> tuple[list[dict[str, Any]], int, str]:
         cart = await self.deps.carts.lines(user_id)
@@ -166,7 +186,7 @@ class Checkout:
             failure["payment_outcome_unknown"] = True
         await self.book.fail(order.id, status_code=exc.status_code, failure=failure, reason=exc.detail)
 
-    async def _take_lines_out_of_cart(self, order: OrderRecord) -> None:
+    async def take_lines_out_of_cart(self, order: OrderRecord) -> None:
         lines = [{"product_id": str(line.product_id), "quantity": line.quantity} for line in order.lines]
         try:
             await self.deps.carts.remove_ordered(order.user_id, order.id, lines)

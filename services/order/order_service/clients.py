@@ -96,16 +96,21 @@ class Inventory:
             raise _fail("inventory", response)
         return None
 
-    async def is_held(self, reservation_id: UUID) -> bool:
-        response = await self.client.get(f"/internal/v1/reservations/{reservation_id}")
-        if response.status == 404:
+    async def pin(self, reservation_id: UUID) -> bool:
+        """Keep the hold until the order settles (call it once the payment went through, before the
+        order is confirmed): it no longer expires, so OrderCreated commits it however late it is
+        consumed. True if pinned (or already committed); False if it no longer holds (expired,
+        released, past its expiry, unknown). Idempotent."""
+        response = await self.client.post(f"/internal/v1/reservations/{reservation_id}/pin", retry=True)
+        if response.status in (404, 409):
             return False
         if not response.ok:
             raise _fail("inventory", response)
-        return bool(response.json().get("status") == "held")
+        return True
 
     async def release(self, reservation_id: UUID) -> None:
-        """Give held units back; idempotent. A 404 means nothing was ever held."""
+        """Give held units back; idempotent. An id inventory never saw is recorded as released, so a
+        reserve of it still on its way is refused (a 404 from an older inventory: nothing was held)."""
         response = await self.client.post(f"/internal/v1/reservations/{reservation_id}/release", retry=True)
         if response.status not in (200, 404, 409):
             raise _fail("inventory", response)

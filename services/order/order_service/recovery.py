@@ -1,6 +1,7 @@
 """Finishes what a crash or an outage left half-done: a `pending` order is confirmed if its payment
-went through and its stock is still held, otherwise refunded and released; a failed order whose
-payment outcome was unknown is refunded if the charge did happen."""
+went through and its stock hold could be pinned (still held, now kept until the order settles),
+otherwise refunded and released; a failed order whose payment outcome was unknown is refunded if
+the charge did happen."""
 
 from __future__ import annotations
 
@@ -37,9 +38,14 @@ async def recover_one(checkout: Checkout, order: OrderRecord) -> None:
         log.info("recovered unknown payment outcome", order_id=str(order.id), payments=len(payments))
         return
     paid = next((p for p in payments if p.status in PAID), None)
-    if paid is not None and order.lines and await deps.inventory.is_held(order.reservation_id):
-        await book.confirm(order, payment_id=paid.id, event=order_created(order), reason="completed by recovery")
+    # Pinning checks and keeps the hold in one step: it cannot expire between the check and the
+    # confirmation, nor before inventory consumes OrderCreated.
+    if paid is not None and order.lines and await deps.inventory.pin(order.reservation_id):
+        confirmed = await book.confirm(
+            order, payment_id=paid.id, event=order_created(order), reason="completed by recovery"
+        )
         log.info("recovery confirmed order", order_id=str(order.id))
+        await checkout.take_lines_out_of_cart(confirmed)
         return
     for payment in payments:
         if payment.status in UNSETTLED:

@@ -185,8 +185,12 @@ class OrderBook:
     async def fail(
         self, order_id: UUID, *, status_code: int, failure: dict[str, Any], reason: str
     ) -> None:
+        """pending -> failed. A no-op on an order that already failed: recovery and a slow checkout
+        may both undo one order, and the first failure recorded stands."""
         pool = await self.database.read_pool()
         async with pool.acquire() as conn, conn.transaction():
+            if await conn.fetchval(queries.LOCK_STATUS, order_id) == OrderStatus.FAILED:
+                return
             await self._transition(
                 conn, order_id, OrderStatus.FAILED, queries.FAIL, reason, status_code,
                 msgspec.json.encode(failure).decode(),

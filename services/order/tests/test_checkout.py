@@ -253,6 +253,12 @@ async def test_the_checkout_answer_is_what_was_stored_and_announced(
         )
     finally:
         await conn.close()
+    # The hold was pinned before the order was confirmed: however late inventory consumes
+    # OrderCreated, the hold is still there to commit.
+    reservation_url = f"{stack.service_url('inventory')}/internal/v1/reservations/{reservation_id}"
+    async with http.get(reservation_url) as resp:
+        hold = await resp.json()
+    assert (hold["pinned"], hold["expires_at"]) == (True, None)
     event = json.loads(bytes(payload))["data"]
     assert event["order_id"] == placed["id"]
     assert event["user_id"] == shopper.user_id

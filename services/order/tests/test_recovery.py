@@ -4,13 +4,19 @@ went through and its stock is still held, and undone (payment voided, stock rele
 The crash is staged with the service's own code against the running stack: the order row is opened
 and priced, stock reserved and the card charged through the real services, and then, instead of the
 checkout's last step, the recovery task's step runs (in this process, with the order schema reached
-through the administrator's connection)."""
+through the administrator's connection).
 
+The races between a slow checkout and recovery are staged the same way, with the real payment
+client wrapped to run a step around the charge (a slow provider, a recovery pass meanwhile)."""
+
+import asyncio
+import dataclasses
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import aiohttp
+import msgspec
 import pytest
 
 from commerce_platform.auth import Principal
@@ -21,6 +27,7 @@ from commerce_platform.errors import ProblemError
 from commerce_platform.http_client import ServiceClient, new_session
 from commerce_platform.testing import (
     SHIPPING_ADDRESS,
+    Shopper,
     add_to_cart,
     admin_headers,
     create_category,
@@ -31,9 +38,11 @@ from commerce_platform.testing import (
     stock_level,
 )
 from order_service.checkout import Checkout, Collaborators
-from order_service.clients import Carts, Inventory, Payments, UserDirectory
+from order_service.clients import Carts, Declined, Inventory, Payment, Payments, UserDirectory
 from order_service.recovery import recover_one
 from order_service.repositories import OrderBook
+from order_service.schemas import CheckoutRequest
+from order_service.status import OrderStatus, ensure_transition
 
 
 @pytest.fixture
@@ -56,17 +65,40 @@ async def checkout(stack: Stack) -> AsyncIterator[Checkout]:
     await database.close()
 
 
-async def _half_done_checkout(
-    stack: Stack, http: aiohttp.ClientSession, checkout: Checkout, *, charge: bool
-) -> tuple[Any, dict[str, Any]]:
-    """Everything checkout does up to (and, with `charge`, including) the payment; then the 'crash'."""
+async def _shopper_with_cart(stack: Stack, http: aiohttp.ClientSession) -> tuple[Shopper, dict[str, Any]]:
+    """A shopper with 2 of a product in the cart (4 in stock)."""
     admin = await admin_headers(http, stack.gateway_url, stack.admin_email, stack.admin_password)
     category = await create_category(http, stack.gateway_url, admin)
     product = await create_product(http, stack.gateway_url, admin, category=category, price_cents=1200)
     await set_stock(http, stack.gateway_url, admin, product["id"], 4)
     shopper = await new_shopper(http, stack.gateway_url)
     await add_to_cart(http, stack.gateway_url, shopper, product["id"], 2)
-    principal = Principal(user_id=uuid.UUID(shopper.user_id), email=shopper.email, role="customer", token_id="t")
+    return shopper, product
+
+
+def _principal(shopper: Shopper) -> Principal:
+    return Principal(user_id=uuid.UUID(shopper.user_id), email=shopper.email, role="customer", token_id="t")
+
+
+async def _cart_items(stack: Stack, http: aiohttp.ClientSession, shopper: Shopper) -> list[dict[str, Any]]:
+    async with http.get(f"{stack.gateway_url}/v1/cart", headers=shopper.headers) as resp:
+        items: list[dict[str, Any]] = (await resp.json())["items"]
+        return items
+
+
+async def _reservation(checkout: Checkout, reservation_id: uuid.UUID) -> dict[str, Any]:
+    response = await checkout.deps.inventory.client.get(f"/internal/v1/reservations/{reservation_id}")
+    assert response.status == 200, response.json()
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def _half_done_checkout(
+    stack: Stack, http: aiohttp.ClientSession, checkout: Checkout, *, charge: bool, ttl_seconds: int = 900
+) -> tuple[Any, dict[str, Any], Shopper]:
+    """Everything checkout does up to (and, with `charge`, including) the payment; then the 'crash'."""
+    shopper, product = await _shopper_with_cart(stack, http)
+    principal = _principal(shopper)
     order, created = await checkout.book.open(
         user_id=principal.user_id, idempotency_key=str(uuid.uuid4()), request_hash="x" * 64,
         shipping_address=SHIPPING_ADDRESS, payment_method="pm_card_visa",
@@ -75,7 +107,7 @@ async def _half_done_checkout(
     lines, total, currency = await checkout._priced_cart(principal.user_id)
     await checkout.book.price(order, email=shopper.email, lines=lines, total_cents=total, currency=currency)
     assert await checkout.deps.inventory.reserve(
-        order.reservation_id, [{"product_id": product["id"], "quantity": 2}], 900
+        order.reservation_id, [{"product_id": product["id"], "quantity": 2}], ttl_seconds
     ) is None
     if charge:
         await checkout.deps.payments.charge(
@@ -85,17 +117,20 @@ async def _half_done_checkout(
     stuck = await checkout.book.get(order.id)
     assert stuck is not None
     assert stuck.status == "pending"
-    return stuck, product
+    return stuck, product, shopper
 
 
 async def test_a_paid_pending_order_is_completed(stack: Stack, http: aiohttp.ClientSession, checkout: Checkout) -> None:
-    stuck, product = await _half_done_checkout(stack, http, checkout, charge=True)
+    stuck, product, shopper = await _half_done_checkout(stack, http, checkout, charge=True)
     await recover_one(checkout, stuck)
     recovered = await checkout.book.get(stuck.id)
     assert recovered is not None
     assert recovered.status == "confirmed"
     assert recovered.payment_id is not None
     assert recovered.history[-1].reason == "completed by recovery"
+    # The hold was pinned before the order was confirmed; the ordered lines left the cart.
+    assert (await _reservation(checkout, stuck.reservation_id))["pinned"] is True
+    assert await _cart_items(stack, http, shopper) == []
 
     # OrderCreated left through the outbox: inventory commits the held stock.
     async def committed() -> dict[str, Any]:
@@ -105,8 +140,27 @@ async def test_a_paid_pending_order_is_completed(stack: Stack, http: aiohttp.Cli
     assert level == {"product_id": product["id"], "on_hand": 2, "reserved": 0, "available": 2}
 
 
+async def test_a_paid_pending_order_whose_hold_ran_out_is_undone(
+    stack: Stack, http: aiohttp.ClientSession, checkout: Checkout
+) -> None:
+    """The hold expired before recovery got to the order: it cannot be pinned, so the order is not
+    confirmed (its stock may be sold to someone else); the payment is refunded."""
+    stuck, product, shopper = await _half_done_checkout(stack, http, checkout, charge=True, ttl_seconds=1)
+    await asyncio.sleep(1.5)
+    await recover_one(checkout, stuck)
+    undone = await checkout.book.get(stuck.id)
+    assert undone is not None
+    assert (undone.status, undone.failure) == (
+        "failed", {"detail": "checkout was interrupted and has been undone", "type": "checkout-interrupted"},
+    )
+    assert [p.status for p in await checkout.deps.payments.for_order(stuck.id)] == ["refunded"]
+    assert (await _reservation(checkout, stuck.reservation_id))["pinned"] is False
+    assert (await stock_level(http, stack.gateway_url, product["id"]))["reserved"] == 0
+    assert len(await _cart_items(stack, http, shopper)) == 1
+
+
 async def test_an_unpaid_pending_order_is_undone(stack: Stack, http: aiohttp.ClientSession, checkout: Checkout) -> None:
-    stuck, product = await _half_done_checkout(stack, http, checkout, charge=False)
+    stuck, product, _shopper = await _half_done_checkout(stack, http, checkout, charge=False)
     assert (await stock_level(http, stack.gateway_url, product["id"]))["reserved"] == 2
     await recover_one(checkout, stuck)
     undone = await checkout.book.get(stuck.id)
@@ -174,7 +228,104 @@ async def test_a_failed_order_with_an_unknown_payment_outcome_is_settled(stack: 
     assert settled is not None
     assert settled.status == "failed"
     assert settled.failure == {"detail": "payment down", "type": "dependency-unavailable"}
-    # A failed order is final: the state machine refuses any further change.
+    # A failed order is final: failing it again (a slow checkout undoing what recovery undid) changes
+    # nothing, and it cannot become anything else.
+    await checkout.book.fail(order.id, status_code=500, failure={}, reason="again")
+    again = await checkout.book.get(order.id)
+    assert again is not None
+    assert (again.status, again.failure_status, again.failure, len(again.history)) == (
+        "failed", 503, settled.failure, len(settled.history),
+    )
     with pytest.raises(ProblemError) as refused:
-        await checkout.book.fail(order.id, status_code=500, failure={}, reason="again")
+        ensure_transition(again.status, OrderStatus.CONFIRMED)
     assert refused.value.status_code == 409
+
+
+class HookedPayments(Payments):
+    """The real payment client, with a step run before or after the charge."""
+
+    def __init__(
+        self, payments: Payments, *, before: Callable[[], Awaitable[None]] | None = None,
+        after: Callable[[uuid.UUID], Awaitable[None]] | None = None,
+    ) -> None:
+        super().__init__(payments.client)
+        self.before, self.after = before, after
+
+    async def charge(
+        self, *, order_id: uuid.UUID, user_id: uuid.UUID, amount_cents: int, currency: str, payment_method: str
+    ) -> Payment | Declined:
+        if self.before is not None:
+            await self.before()
+        outcome = await super().charge(
+            order_id=order_id, user_id=user_id, amount_cents=amount_cents, currency=currency,
+            payment_method=payment_method,
+        )
+        if self.after is not None:
+            await self.after(order_id)
+        return outcome
+
+
+def _with_payments(checkout: Checkout, payments: Payments) -> Checkout:
+    return Checkout(checkout.book, dataclasses.replace(checkout.deps, payments=payments))
+
+
+REQUEST = msgspec.convert({"shipping_address": SHIPPING_ADDRESS, "payment_method": "pm_card_visa"}, CheckoutRequest)
+
+
+async def test_a_hold_that_runs_out_before_the_payment_completes_undoes_the_checkout(
+    stack: Stack, http: aiohttp.ClientSession, checkout: Checkout, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The charge took longer than the hold: the hold cannot be pinned, so the order is not confirmed
+    (inventory would never sell it), the payment is refunded and the checkout answers 409."""
+    shopper, product = await _shopper_with_cart(stack, http)
+    monkeypatch.setattr("order_service.checkout.RESERVATION_TTL_SECONDS", 1)
+
+    async def slow_provider() -> None:
+        await asyncio.sleep(1.5)
+
+    slow = _with_payments(checkout, HookedPayments(checkout.deps.payments, before=slow_provider))
+    key = str(uuid.uuid4())
+    with pytest.raises(ProblemError) as refused:
+        await slow.run(_principal(shopper), key, REQUEST)
+    assert (refused.value.status_code, refused.value.problem_type) == (409, "reservation-expired")
+
+    failed = await checkout.book.by_key(uuid.UUID(shopper.user_id), key)
+    assert failed is not None
+    assert (failed.status, failed.failure_status, (failed.failure or {}).get("type")) == (
+        "failed", 409, "reservation-expired",
+    )
+    assert [p.status for p in await checkout.deps.payments.for_order(failed.id)] == ["refunded"]
+    assert (await _reservation(checkout, failed.reservation_id))["pinned"] is False
+    assert (await stock_level(http, stack.gateway_url, product["id"])) == {
+        "product_id": product["id"], "on_hand": 4, "reserved": 0, "available": 4,
+    }
+    assert len(await _cart_items(stack, http, shopper)) == 1
+
+
+async def test_a_checkout_that_recovery_completed_meanwhile_answers_the_confirmed_order(
+    stack: Stack, http: aiohttp.ClientSession, checkout: Checkout
+) -> None:
+    """Recovery confirmed the slow checkout's order right after the charge: the checkout's own
+    confirmation is refused, and it answers the confirmed order instead of undoing it."""
+    shopper, product = await _shopper_with_cart(stack, http)
+
+    async def recovery_meanwhile(order_id: uuid.UUID) -> None:
+        pending = await checkout.book.get(order_id)
+        assert pending is not None and pending.status == "pending"
+        await recover_one(checkout, pending)
+
+    racing = _with_payments(checkout, HookedPayments(checkout.deps.payments, after=recovery_meanwhile))
+    placed = await racing.run(_principal(shopper), str(uuid.uuid4()), REQUEST)
+    assert placed.status == "confirmed"
+    assert placed.history[-1].reason == "completed by recovery"
+    stored = await checkout.book.get(placed.id)
+    assert stored is not None
+    assert (stored.status, stored.payment_id) == ("confirmed", placed.payment_id)
+    assert [p.status for p in await checkout.deps.payments.for_order(placed.id)] == ["succeeded"]
+    assert await _cart_items(stack, http, shopper) == []
+
+    async def committed() -> dict[str, Any]:
+        return await stock_level(http, stack.gateway_url, product["id"])
+
+    level = await eventually(committed, lambda lv: lv["on_hand"] == 2)
+    assert level == {"product_id": product["id"], "on_hand": 2, "reserved": 0, "available": 2}
