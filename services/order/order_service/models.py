@@ -8,7 +8,7 @@ from uuid import UUID
 
 from advanced_alchemy.base import UUIDv7AuditBase
 from advanced_alchemy.types import DateTimeUTC
-from sqlalchemy import BigInteger, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Integer, String, Text, UniqueConstraint, false
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -38,6 +38,8 @@ class Order(UUIDv7AuditBase):
     failure: Mapped[dict[str, Any] | None] = mapped_column(JSONB, default=None)
     confirmed_at: Mapped[datetime.datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
     cancelled_at: Mapped[datetime.datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
+    # Cancelled, refund not made yet: the cancel request makes it, or recovery after a crash or outage.
+    refund_due: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # Recovery claims a stuck order for a while, so two replicas never finish the same one together.
     recovery_lease_until: Mapped[datetime.datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
 

@@ -23,7 +23,8 @@ from order_service.status import OrderStatus
 # The columns an `OrderRecord` is built from, in this order (`repositories._order`).
 ORDER_COLUMNS = (
     "id, user_id, email, status, idempotency_key, request_hash, reservation_id, payment_method,"
-    " shipping_address, total_cents, currency, payment_id, failure_status, failure, created_at, updated_at"
+    " shipping_address, total_cents, currency, payment_id, failure_status, failure, created_at, updated_at,"
+    " refund_due"
 )
 LINE_COLUMNS = "order_id, product_id, sku, name, quantity, unit_price_cents"
 CHANGE_COLUMNS = "order_id, from_status, to_status, reason, created_at"
@@ -106,7 +107,7 @@ _TRANSITION = f"""
 """  # noqa: S608 (constant text)
 CONFIRM = _TRANSITION.format(values="payment_id = $5, confirmed_at = now(), recovery_lease_until = NULL")
 FAIL = _TRANSITION.format(values="failure_status = $5, failure = $6::jsonb, recovery_lease_until = NULL")
-CANCEL = _TRANSITION.format(values="cancelled_at = now()")
+CANCEL = _TRANSITION.format(values="cancelled_at = now(), refund_due = $5")
 
 # -- recovery ----------------------------------------------------------------------------------
 # One order that needs recovery, leased in the same statement; SKIP LOCKED so replicas never wait
@@ -116,7 +117,7 @@ CLAIM_FOR_RECOVERY = f"""
     UPDATE customer_order SET recovery_lease_until = $3
     WHERE id = (
         SELECT id FROM customer_order
-        WHERE (status = '{OrderStatus.PENDING}' OR failure ? 'payment_outcome_unknown')
+        WHERE (status = '{OrderStatus.PENDING}' OR failure ? 'payment_outcome_unknown' OR refund_due)
           AND updated_at < $1
           AND (recovery_lease_until IS NULL OR recovery_lease_until < $2)
         ORDER BY updated_at
@@ -126,3 +127,4 @@ CLAIM_FOR_RECOVERY = f"""
     RETURNING id
 """  # noqa: S608 (constant text)
 CLEAR_FAILURE_FLAG = "UPDATE customer_order SET failure = failure - $2::text WHERE id = $1"
+CLEAR_REFUND_DUE = "UPDATE customer_order SET refund_due = false WHERE id = $1"

@@ -1,7 +1,7 @@
 """Finishes what a crash or an outage left half-done: a `pending` order is confirmed if its payment
 went through and its stock hold could be pinned (still held, now kept until the order settles),
 otherwise refunded and released; a failed order whose payment outcome was unknown is refunded if
-the charge did happen."""
+the charge did happen; a cancelled order whose refund a crash or an outage left undone is refunded."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import structlog
 from litestar import Litestar
 
 from commerce_platform.errors import DependencyUnavailable
+from order_service.cancellation import make_due_refund
 from order_service.checkout import Checkout
 from order_service.events import order_created
 from order_service.repositories import OrderRecord
@@ -28,6 +29,11 @@ UNSETTLED = ("succeeded", "partially_refunded", "pending")
 
 async def recover_one(checkout: Checkout, order: OrderRecord) -> None:
     deps, book = checkout.deps, checkout.book
+    if order.status == OrderStatus.CANCELLED:
+        # Cancelled, but the refund was not made (a crash, or the payment service was down).
+        await make_due_refund(checkout, order, "order cancelled")
+        log.info("recovery refunded cancelled order", order_id=str(order.id))
+        return
     payments = await deps.payments.for_order(order.id)
     if order.status == OrderStatus.FAILED:
         # The order failed while the payment's outcome was unknown: take back whatever went through.

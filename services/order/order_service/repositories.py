@@ -69,6 +69,8 @@ class OrderRecord:
     failure: dict[str, Any] | None
     created_at: datetime.datetime
     updated_at: datetime.datetime
+    # Cancelled with its refund still to make (see cancellation.py).
+    refund_due: bool = False
     lines: list[OrderLineRecord] = field(default_factory=list)
     history: list[StatusChangeRecord] = field(default_factory=list)
 
@@ -86,7 +88,7 @@ def _order(
         id=row[0], user_id=row[1], email=row[2], status=row[3], idempotency_key=row[4], request_hash=row[5],
         reservation_id=row[6], payment_method=row[7], shipping_address=_json(row[8]), total_cents=row[9],
         currency=row[10], payment_id=row[11], failure_status=row[12], failure=_json(row[13]),
-        created_at=row[14], updated_at=row[15], lines=lines or [], history=history or [],
+        created_at=row[14], updated_at=row[15], refund_due=row[16], lines=lines or [], history=history or [],
     )
 
 
@@ -196,14 +198,20 @@ class OrderBook:
                 msgspec.json.encode(failure).decode(),
             )
 
-    async def cancel(self, order: OrderRecord, *, event: EventData, reason: str) -> OrderRecord:
-        """confirmed -> cancelled, with the OrderCancelled outbox row in the same transaction.
-        `order` carries its lines and history (a confirmed order's do not change any more)."""
+    async def cancel(self, order: OrderRecord, *, event: EventData, reason: str, refund_due: bool) -> OrderRecord:
+        """confirmed -> cancelled, with the OrderCancelled outbox row and whether a refund is still
+        to be made, in the same transaction. `order` carries its lines and history (a confirmed
+        order's do not change any more)."""
         pool = await self.database.read_pool()
         async with pool.acquire() as conn, conn.transaction():
-            row, step = await self._transition(conn, order.id, OrderStatus.CANCELLED, queries.CANCEL, reason)
+            row, step = await self._transition(
+                conn, order.id, OrderStatus.CANCELLED, queries.CANCEL, reason, refund_due
+            )
             await record_event_on(conn, event, source=SOURCE)
         return _order(row, order.lines, [*order.history, step])
+
+    async def clear_refund_due(self, order_id: UUID) -> None:
+        await self.database.fetchrow(queries.CLEAR_REFUND_DUE, order_id)
 
     async def clear_failure_flag(self, order_id: UUID, flag: str) -> None:
         await self.database.fetchrow(queries.CLEAR_FAILURE_FLAG, order_id, flag)

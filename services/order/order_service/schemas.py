@@ -52,6 +52,8 @@ class OrderView(Struct):
     created_at: datetime.datetime
     updated_at: datetime.datetime
     status_history: list[StatusChangeView]
+    # Cancelled, and the refund is not made yet (the payment service did not answer): it follows.
+    refund_pending: bool = False
 
 
 class OrderPage(Struct):

@@ -31,4 +31,5 @@ def order_view(order: OrderRecord) -> OrderView:
             StatusChangeView(from_status=c.from_status, to_status=c.to_status, reason=c.reason, at=c.created_at)
             for c in order.history
         ],
+        refund_pending=order.refund_due,
     )

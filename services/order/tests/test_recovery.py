@@ -23,7 +23,7 @@ from commerce_platform.auth import Principal
 from commerce_platform.clients.product_catalog import ProductCatalog
 from commerce_platform.database import Database
 from commerce_platform.devstack.launcher import Stack
-from commerce_platform.errors import ProblemError
+from commerce_platform.errors import DependencyUnavailable, ProblemError
 from commerce_platform.http_client import ServiceClient, new_session
 from commerce_platform.testing import (
     SHIPPING_ADDRESS,
@@ -37,12 +37,15 @@ from commerce_platform.testing import (
     set_stock,
     stock_level,
 )
+from order_service.cancellation import cancel_order
 from order_service.checkout import Checkout, Collaborators
 from order_service.clients import Carts, Declined, Inventory, Payment, Payments, UserDirectory
+from order_service.events import order_cancelled
 from order_service.recovery import recover_one
 from order_service.repositories import OrderBook
 from order_service.schemas import CheckoutRequest
 from order_service.status import OrderStatus, ensure_transition
+from order_service.views import order_view
 
 
 @pytest.fixture
@@ -329,3 +332,81 @@ async def test_a_checkout_that_recovery_completed_meanwhile_answers_the_confirme
 
     level = await eventually(committed, lambda lv: lv["on_hand"] == 2)
     assert level == {"product_id": product["id"], "on_hand": 2, "reserved": 0, "available": 2}
+
+
+class RefundsDown(Payments):
+    """The real payment client, except that refunds find the payment service unreachable."""
+
+    def __init__(self, payments: Payments) -> None:
+        super().__init__(payments.client)
+
+    async def refund(self, payment_id: uuid.UUID, *, reason: str) -> None:
+        raise DependencyUnavailable("payment service unreachable (staged)")
+
+
+async def _confirmed_order(stack: Stack, http: aiohttp.ClientSession, checkout: Checkout) -> tuple[Any, dict[str, Any]]:
+    """A paid, confirmed order of 2 units (4 in stock), its OrderCreated consumed."""
+    shopper, product = await _shopper_with_cart(stack, http)
+    order = await checkout.run(_principal(shopper), str(uuid.uuid4()), REQUEST)
+    assert order.status == "confirmed"
+
+    async def level() -> dict[str, Any]:
+        return await stock_level(http, stack.gateway_url, product["id"])
+
+    await eventually(level, lambda lv: lv["on_hand"] == 2)
+    return order, product
+
+
+async def test_a_cancel_while_refunds_are_down_stands_and_recovery_refunds(
+    stack: Stack, http: aiohttp.ClientSession, checkout: Checkout
+) -> None:
+    """The cancellation is recorded (and announced) before the money moves: with the payment service
+    down it still stands, shows the refund as pending, and recovery makes the refund later."""
+    order, product = await _confirmed_order(stack, http, checkout)
+    cancelled = await cancel_order(_with_payments(checkout, RefundsDown(checkout.deps.payments)), order, "changed mind")
+    assert (cancelled.status, cancelled.refund_due) == ("cancelled", True)
+    assert order_view(cancelled).refund_pending is True
+    assert [p.status for p in await checkout.deps.payments.for_order(order.id)] == ["succeeded"]
+
+    # OrderCancelled left through the outbox anyway: the stock comes back.
+    async def level() -> dict[str, Any]:
+        return await stock_level(http, stack.gateway_url, product["id"])
+
+    await eventually(level, lambda lv: lv["on_hand"] == 4)
+
+    stored = await checkout.book.get(order.id)
+    assert stored is not None and stored.refund_due
+    await recover_one(checkout, stored)
+    settled = await checkout.book.get(order.id)
+    assert settled is not None
+    assert (settled.status, settled.refund_due) == ("cancelled", False)
+    assert [p.status for p in await checkout.deps.payments.for_order(order.id)] == ["refunded"]
+
+
+async def test_a_crash_between_cancelling_and_refunding_is_recovered(
+    stack: Stack, http: aiohttp.ClientSession, checkout: Checkout
+) -> None:
+    """What a crash right after the cancellation's transaction leaves (cancelled, refund due, nothing
+    refunded) is found by the order service's own recovery worker once it is old enough, and refunded
+    once; a second pass refunds nothing more."""
+    order, _product = await _confirmed_order(stack, http, checkout)
+    await checkout.book.cancel(order, event=order_cancelled(order, "crash test"), reason="crash test", refund_due=True)
+    # Age it past the recovery delay (STUCK_AFTER_SECONDS), as the worker's claim query sees time.
+    await checkout.book.database.fetchrow(
+        "UPDATE customer_order SET updated_at = now() - interval '1 hour' WHERE id = $1", order.id
+    )
+    payments_url = f"{stack.service_url('payment')}/internal/v1/payments"
+
+    async def payments() -> list[dict[str, Any]]:
+        async with http.get(payments_url, params={"order_id": str(order.id)}) as resp:
+            items: list[dict[str, Any]] = (await resp.json())["items"]
+            return items
+
+    refunded = await eventually(payments, lambda items: items[0]["status"] == "refunded", timeout=30)
+    settled = await checkout.book.get(order.id)
+    assert settled is not None and not settled.refund_due
+    await recover_one(checkout, settled)  # nothing is due any more: no second refund
+    await recover_one(checkout, dataclasses.replace(settled, refund_due=True))  # nor when asked again
+    assert [(p["status"], p["amount_refunded_cents"], len(p["refunds"])) for p in await payments()] == [
+        ("refunded", order.total_cents, 1),
+    ] == [(p["status"], p["amount_refunded_cents"], len(p["refunds"])) for p in refunded]
