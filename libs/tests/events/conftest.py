@@ -17,8 +17,6 @@ from uuid import uuid4
 import pytest
 from alembic.migration import MigrationContext
 from alembic.operations import Operations
-from opentelemetry import trace
-from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from sqlalchemy import text
@@ -28,7 +26,7 @@ from commerce_platform.aws import AwsClients
 from commerce_platform.database import Database
 from commerce_platform.devstack.aws_emulator import REGION
 from commerce_platform.events.schema import create_inbox_table, create_outbox_table
-from commerce_platform.telemetry import configure_tracing
+from commerce_platform.telemetry import configure_tracing, export_spans
 
 
 def _migrate(connection: Connection) -> None:
@@ -161,10 +159,8 @@ def spans() -> InMemorySpanExporter:
     """Finished spans of this test process (the services' own spans go to their traces file)."""
     # The platform's own setup (a no-op if something in this process configured tracing already).
     configure_tracing("events-tests", otlp_endpoint=None, traces_file=None)
-    provider = trace.get_tracer_provider()
-    assert isinstance(provider, TracerProvider)
     exporter = InMemorySpanExporter()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    export_spans(SimpleSpanProcessor(exporter))
     return exporter
 
 
