@@ -115,7 +115,7 @@ class Checkout:
                 raise Conflict(
                     "the stock hold ran out before the payment completed", problem_type="reservation-expired"
                 )
-            confirmed = await self._confirm(priced, payment_id)
+            confirmed = await self.confirm_paid(priced, payment_id, reason="payment succeeded")
         except ProblemError as exc:
             await self._undo(order, payment_id, exc, payment_unknown=payment_unknown)
             raise
@@ -127,17 +127,16 @@ class Checkout:
         await self.take_lines_out_of_cart(confirmed)
         return confirmed
 
-    async def _confirm(self, priced: OrderRecord, payment_id: UUID) -> OrderRecord:
+    async def confirm_paid(self, priced: OrderRecord, payment_id: UUID, *, reason: str) -> OrderRecord:
+        """pending -> confirmed with its OrderCreated row; the confirmed order. If it was confirmed
+        meanwhile (a slow checkout and the recovery task both finishing one order), that outcome
+        stands and is returned: nothing may be undone."""
         try:
-            return await self.book.confirm(
-                priced, payment_id=payment_id, event=order_created(priced), reason="payment succeeded"
-            )
+            return await self.book.confirm(priced, payment_id=payment_id, event=order_created(priced), reason=reason)
         except Conflict:
-            # Refused because the order is no longer pending: recovery may have completed it while
-            # this checkout was slow. Then that outcome stands, and nothing may be undone.
             current = await self.book.get(priced.id)
             if current is not None and current.status == OrderStatus.CONFIRMED:
-                log.info("order was confirmed by recovery meanwhile", order_id=str(priced.id))
+                log.info("order was already confirmed", order_id=str(priced.id))
                 return current
             raise
 

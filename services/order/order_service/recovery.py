@@ -13,7 +13,6 @@ from litestar import Litestar
 from commerce_platform.errors import DependencyUnavailable
 from order_service.cancellation import make_due_refund
 from order_service.checkout import Checkout
-from order_service.events import order_created
 from order_service.repositories import OrderRecord
 from order_service.status import OrderStatus
 
@@ -47,9 +46,7 @@ async def recover_one(checkout: Checkout, order: OrderRecord) -> None:
     # Pinning checks and keeps the hold in one step: it cannot expire between the check and the
     # confirmation, nor before inventory consumes OrderCreated.
     if paid is not None and order.lines and await deps.inventory.pin(order.reservation_id):
-        confirmed = await book.confirm(
-            order, payment_id=paid.id, event=order_created(order), reason="completed by recovery"
-        )
+        confirmed = await checkout.confirm_paid(order, paid.id, reason="completed by recovery")
         log.info("recovery confirmed order", order_id=str(order.id))
         await checkout.take_lines_out_of_cart(confirmed)
         return

@@ -410,3 +410,20 @@ async def test_a_crash_between_cancelling_and_refunding_is_recovered(
     assert [(p["status"], p["amount_refunded_cents"], len(p["refunds"])) for p in await payments()] == [
         ("refunded", order.total_cents, 1),
     ] == [(p["status"], p["amount_refunded_cents"], len(p["refunds"])) for p in refunded]
+
+
+async def test_recovery_of_an_order_the_checkout_confirmed_meanwhile_leaves_it_be(
+    stack: Stack, http: aiohttp.ClientSession, checkout: Checkout
+) -> None:
+    """Recovery claimed the order while it was pending, and the slow checkout confirmed it first:
+    recovery's own confirmation is refused, and it keeps the order as the checkout left it."""
+    stuck, _product, _shopper = await _half_done_checkout(stack, http, checkout, charge=True)
+    [payment] = await checkout.deps.payments.for_order(stuck.id)
+    assert await checkout.deps.inventory.pin(stuck.reservation_id)
+    by_checkout = await checkout.confirm_paid(stuck, payment.id, reason="payment succeeded")
+    await recover_one(checkout, stuck)  # the record it claimed still says pending
+    after = await checkout.book.get(stuck.id)
+    assert after is not None
+    assert (after.status, after.payment_id, len(after.history)) == ("confirmed", payment.id, len(by_checkout.history))
+    assert after.history[-1].reason == "payment succeeded"
+    assert [p.status for p in await checkout.deps.payments.for_order(stuck.id)] == ["succeeded"]
