@@ -13,7 +13,7 @@ from uuid import UUID
 
 import msgspec
 
-from commerce_platform.errors import DependencyUnavailable, Forbidden
+from commerce_platform.errors import Conflict, DependencyUnavailable, Forbidden
 from commerce_platform.http_client import ServiceClient, ServiceResponse
 
 
@@ -91,7 +91,10 @@ class Inventory:
         )
         if response.status == 409:
             body = response.json() or {}
-            return ShortStock(lines=list(body.get("short_lines") or body.get("lines") or []))
+            if str(body.get("type", "")).endswith("/insufficient-stock"):
+                return ShortStock(lines=list(body.get("short_lines") or []))
+            # The id was released or used for other lines: nothing is held for this checkout.
+            raise Conflict(str(body.get("detail", "the reservation was refused")), problem_type="reservation-refused")
         if not response.ok:
             raise _fail("inventory", response)
         return None

@@ -427,3 +427,17 @@ async def test_recovery_of_an_order_the_checkout_confirmed_meanwhile_leaves_it_b
     assert (after.status, after.payment_id, len(after.history)) == ("confirmed", payment.id, len(by_checkout.history))
     assert after.history[-1].reason == "payment succeeded"
     assert [p.status for p in await checkout.deps.payments.for_order(stuck.id)] == ["succeeded"]
+
+
+async def test_a_reserve_refused_for_a_released_id_is_not_reported_as_short_stock(
+    stack: Stack, http: aiohttp.ClientSession, checkout: Checkout
+) -> None:
+    """A checkout that gave up on a timed-out reserve released its id; the reserve arriving after
+    that is refused, and the client says so instead of claiming the stock was short."""
+    _shopper, product = await _shopper_with_cart(stack, http)
+    reservation_id = uuid.uuid4()
+    await checkout.deps.inventory.release(reservation_id)
+    with pytest.raises(ProblemError) as refused:
+        await checkout.deps.inventory.reserve(reservation_id, [{"product_id": product["id"], "quantity": 1}], 900)
+    assert (refused.value.status_code, refused.value.problem_type) == (409, "reservation-refused")
+    assert (await stock_level(http, stack.gateway_url, product["id"]))["reserved"] == 0
