@@ -176,13 +176,9 @@ class OrderBook:
         `order` must carry its lines and history (as `price` and `get` return it): the confirmed
         order is built from them and what this transaction wrote. The guard makes that exact: only
         a pending order gets here, and a pending order's lines and history do not change."""
-        pool = await self.database.read_pool()
-        async with pool.acquire() as conn, conn.transaction():
-            row, step = await self._transition(
-                conn, order.id, OrderStatus.CONFIRMED, queries.CONFIRM, reason, payment_id
-            )
-            await record_event_on(conn, event, source=SOURCE)
-        return _order(row, order.lines, [*order.history, step])
+        return await self._announced_transition(
+            order, OrderStatus.CONFIRMED, queries.CONFIRM, reason, event, payment_id
+        )
 
     async def fail(
         self, order_id: UUID, *, status_code: int, failure: dict[str, Any], reason: str
@@ -191,10 +187,11 @@ class OrderBook:
         may both undo one order, and the first failure recorded stands."""
         pool = await self.database.read_pool()
         async with pool.acquire() as conn, conn.transaction():
-            if await conn.fetchval(queries.LOCK_STATUS, order_id) == OrderStatus.FAILED:
+            current = await self._lock_status(conn, order_id)
+            if current == OrderStatus.FAILED:
                 return
-            await self._transition(
-                conn, order_id, OrderStatus.FAILED, queries.FAIL, reason, status_code,
+            await self._write_transition(
+                conn, order_id, current, OrderStatus.FAILED, queries.FAIL, reason, status_code,
                 msgspec.json.encode(failure).decode(),
             )
 
@@ -202,13 +199,9 @@ class OrderBook:
         """confirmed -> cancelled, with the OrderCancelled outbox row and whether a refund is still
         to be made, in the same transaction. `order` carries its lines and history (a confirmed
         order's do not change any more)."""
-        pool = await self.database.read_pool()
-        async with pool.acquire() as conn, conn.transaction():
-            row, step = await self._transition(
-                conn, order.id, OrderStatus.CANCELLED, queries.CANCEL, reason, refund_due
-            )
-            await record_event_on(conn, event, source=SOURCE)
-        return _order(row, order.lines, [*order.history, step])
+        return await self._announced_transition(
+            order, OrderStatus.CANCELLED, queries.CANCEL, reason, event, refund_due
+        )
 
     async def clear_refund_due(self, order_id: UUID) -> None:
         await self.database.fetchrow(queries.CLEAR_REFUND_DUE, order_id)
@@ -235,15 +228,34 @@ class OrderBook:
         )
         return None if row is None else await self.get(row[0])
 
-    async def _transition(
-        self, conn: asyncpg.Connection, order_id: UUID, target: OrderStatus, statement: str, reason: str,
+    async def _announced_transition(
+        self, order: OrderRecord, target: OrderStatus, statement: str, reason: str, event: EventData,
         *values: Any,
-    ) -> tuple[asyncpg.Record, StatusChangeRecord]:
-        """Lock the row, check the state machine, then write the change and its history step; the
-        order row as written and the step. Runs inside the caller's transaction."""
+    ) -> OrderRecord:
+        """A transition and its event's outbox row in one transaction; the order as it is after,
+        built from `order`'s lines and history (which no longer change) and what was written."""
+        pool = await self.database.read_pool()
+        async with pool.acquire() as conn, conn.transaction():
+            current = await self._lock_status(conn, order.id)
+            row, step = await self._write_transition(conn, order.id, current, target, statement, reason, *values)
+            await record_event_on(conn, event, source=SOURCE)
+        return _order(row, order.lines, [*order.history, step])
+
+    @staticmethod
+    async def _lock_status(conn: asyncpg.Connection, order_id: UUID) -> str:
+        """The order's status, its row locked until the caller's transaction ends."""
         current: str | None = await conn.fetchval(queries.LOCK_STATUS, order_id)
         if current is None:
             raise Conflict("order vanished")
+        return current
+
+    @staticmethod
+    async def _write_transition(
+        conn: asyncpg.Connection, order_id: UUID, current: str, target: OrderStatus, statement: str, reason: str,
+        *values: Any,
+    ) -> tuple[asyncpg.Record, StatusChangeRecord]:
+        """Check the state machine, then write the change and its history step; the order row as
+        written and the step. The caller holds the row's lock (`_lock_status`)."""
         ensure_transition(current, target)
         row = await conn.fetchrow(statement, order_id, target.value, current, reason, *values)
         assert row is not None  # the row is locked, so it is still there
