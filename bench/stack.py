@@ -58,10 +58,11 @@ class App:
         return self.process.proc.pid
 
 
-def start_app(name: str, factory: str, log_dir: Path, env: Mapping[str, str] | None = None) -> App:
+def start_app(name: str, factory: str, log_dir: Path, env: Mapping[str, str] | None = None,
+              port: int | None = None) -> App:
     import os
 
-    port = free_port()
+    port = port or free_port()
     full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
     process = ManagedProcess(name, uvicorn_argv(factory, port), log_path=log_dir / f"{name}.log", env=full_env,
                              cwd=REPO_ROOT)
