@@ -19,6 +19,7 @@ from product_service.etags import etag, etag_matches
 from product_service.models import Category, Product
 from product_service.queries import ProductFilter, SortField, SortOrder
 from product_service.schemas import (
+    MAX_PRICE_CENTS,
     CategoryCreate,
     CategoryNode,
     ProductCreate,
@@ -104,8 +105,8 @@ class ProductController(Controller):
         sort: SortField = "created_at",
         order: SortOrder = "desc",
         category: Annotated[str | None, Parameter(description="a category slug; includes its subcategories")] = None,
-        min_price: Annotated[int | None, Parameter(ge=0)] = None,
-        max_price: Annotated[int | None, Parameter(ge=0)] = None,
+        min_price: Annotated[int | None, Parameter(ge=0, le=MAX_PRICE_CENTS)] = None,
+        max_price: Annotated[int | None, Parameter(ge=0, le=MAX_PRICE_CENTS)] = None,
         q: Annotated[str | None, Parameter(min_length=1, max_length=200, description="name contains")] = None,
         sku: Annotated[str | None, Parameter(min_length=1, max_length=64)] = None,
     ) -> ProductPage:

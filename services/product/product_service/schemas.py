@@ -40,7 +40,8 @@ Sku = Annotated[
 ProductName = Annotated[str, Meta(min_length=1, max_length=200, pattern=_VISIBLE, examples=["Trail runner"])]
 Description = Annotated[str, Meta(max_length=5000)]
 # A bigint column would hold more, but no price in minor units reaches a trillion.
-PriceCents = Annotated[int, Meta(ge=0, le=999_999_999_999, description="price in minor units", examples=[4999])]
+MAX_PRICE_CENTS = 999_999_999_999
+PriceCents = Annotated[int, Meta(ge=0, le=MAX_PRICE_CENTS, description="price in minor units", examples=[4999])]
 Currency = Annotated[str, Meta(pattern="^[A-Z]{3}$", description="ISO 4217 code, upper case", examples=["EUR"])]
 AttributeName = Annotated[str, Meta(min_length=1, max_length=64)]
 AttributeValue = Annotated[str, Meta(max_length=500)] | bool | int | float

@@ -10,7 +10,7 @@ from litestar.params import Parameter
 from commerce_platform.database import Database
 from search_service.result_cache import ResultCache
 from search_service.schemas import SearchResults, SortOrder
-from search_service.services import MAX_PAGE_SIZE, search_catalog, search_criteria
+from search_service.services import MAX_PAGE_SIZE, MAX_PRICE_CENTS, search_catalog, search_criteria
 
 
 class SearchController(Controller):
@@ -29,8 +29,12 @@ class SearchController(Controller):
         category: Annotated[
             str | None, Parameter(description="category slug; its subcategories are included")
         ] = None,
-        min_price: Annotated[int | None, Parameter(ge=0, description="lowest price in minor units")] = None,
-        max_price: Annotated[int | None, Parameter(ge=0, description="highest price in minor units")] = None,
+        min_price: Annotated[
+            int | None, Parameter(ge=0, le=MAX_PRICE_CENTS, description="lowest price in minor units")
+        ] = None,
+        max_price: Annotated[
+            int | None, Parameter(ge=0, le=MAX_PRICE_CENTS, description="highest price in minor units")
+        ] = None,
         in_stock: Annotated[
             bool | None, Parameter(description="true: only available products; false: only unavailable")
         ] = None,

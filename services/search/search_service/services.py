@@ -13,6 +13,8 @@ from search_service.result_cache import ResultCache
 from search_service.schemas import MatchMode, SearchCriteria, SearchResults, SortOrder
 
 MAX_PAGE_SIZE = 100
+# The product service's price ceiling: a filter above it matches nothing and would overflow bigint.
+MAX_PRICE_CENTS = 999_999_999_999
 # Like Elasticsearch's max_result_window: deep pages cost a sort of everything before them, and
 # nobody reads page 500; narrower filters are the way there.
 MAX_RESULT_WINDOW = 10_000

@@ -13,6 +13,8 @@ import pytest
         ({"min_price": 5000, "max_price": 1000}, "min_price"),
         ({"min_price": -1}, "min_price"),
         ({"max_price": "cheap"}, "max_price"),
+        ({"max_price": 10**20}, "max_price"),  # past bigint: was a 500
+        ({"min_price": 10**12}, "min_price"),
         ({"sort": "popularity"}, "sort"),
         ({"page": 0}, "page"),
         ({"page": "first"}, "page"),
