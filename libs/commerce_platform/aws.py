@@ -8,6 +8,10 @@ import aioboto3
 from botocore.config import Config as BotoConfig
 
 _BOTO_CONFIG = BotoConfig(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=2, read_timeout=25)
+# For calls that must not be repeated blindly: botocore retries after a read timeout too, when the
+# first request may well have taken effect (SES SendEmail would send the email twice). The caller
+# retries on its own terms. `total_max_attempts` counts the first try; `max_attempts` does not.
+_NO_RETRY_CONFIG = _BOTO_CONFIG.merge(BotoConfig(retries={"total_max_attempts": 1, "mode": "standard"}))
 
 
 class AwsClients:
@@ -18,9 +22,10 @@ class AwsClients:
         self.endpoint_url = endpoint_url
         self.session = aioboto3.Session(region_name=region)
 
-    def client(self, service_name: str) -> Any:
-        """`async with aws.client("sqs") as sqs: ...`"""
-        return self.session.client(service_name, endpoint_url=self.endpoint_url, config=_BOTO_CONFIG)
+    def client(self, service_name: str, *, retry: bool = True) -> Any:
+        """`async with aws.client("sqs") as sqs: ...`; `retry=False` for calls that are not idempotent."""
+        config = _BOTO_CONFIG if retry else _NO_RETRY_CONFIG
+        return self.session.client(service_name, endpoint_url=self.endpoint_url, config=config)
 
     async def ping(self) -> None:
         """Raise unless the message broker answers (used by /ready)."""

@@ -1,5 +1,8 @@
 """Consumes OrderCreated and OrderCancelled from `notification-orders`: each becomes an email (and a
-text message if the customer opted in), recorded as pending for the delivery worker to send."""
+text message if the customer opted in), recorded as pending for the delivery worker to send.
+
+The email never waits on the user service: when it cannot tell us the customer's phone and opt-in,
+the text is recorded with no recipient and the delivery worker asks again (see delivery.py)."""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ from uuid import UUID
 import asyncpg
 from litestar import Litestar
 
+from commerce_platform.errors import DependencyUnavailable
 from commerce_platform.events.catalog import EventData, OrderCancelled, OrderCreated
 from commerce_platform.events.consumer import Handler, queue_consumer_worker
 from commerce_platform.events.envelope import Envelope
@@ -31,7 +35,7 @@ ON CONFLICT ON CONSTRAINT uq_notification_event_channel DO NOTHING
 
 async def record(
     conn: asyncpg.Connection, *, event_id: UUID, user_id: UUID, order_id: UUID, kind: str, channel: str,
-    recipient: str, message: RenderedMessage,
+    recipient: str | None, message: RenderedMessage,
 ) -> None:
     email = channel == "email"
     await conn.execute(
@@ -47,7 +51,13 @@ def order_handlers(settings: NotificationSettings, contacts: ContactDirectory) -
     ) -> None:
         await record(conn, event_id=envelope.id, user_id=user_id, order_id=order_id, kind=kind, channel="email",
                      recipient=email, message=message)
-        contact = await contacts.contact(user_id)
+        try:
+            contact = await contacts.contact(user_id)
+        except DependencyUnavailable:
+            # Raising would roll back the email too; a text with no recipient is resolved at delivery.
+            await record(conn, event_id=envelope.id, user_id=user_id, order_id=order_id, kind=kind,
+                         channel="sms", recipient=None, message=message)
+            return
         if contact.texts_allowed and contact.phone:
             await record(conn, event_id=envelope.id, user_id=user_id, order_id=order_id, kind=kind,
                          channel="sms", recipient=contact.phone, message=message)

@@ -22,7 +22,8 @@ class Notification(UUIDv7AuditBase):
     order_id: Mapped[UUID | None] = mapped_column(default=None)
     type: Mapped[str] = mapped_column(String(64))
     channel: Mapped[str] = mapped_column(String(16))
-    recipient: Mapped[str] = mapped_column(String(320))
+    # NULL only on a text whose recipient the delivery worker still has to ask the user service for.
+    recipient: Mapped[str | None] = mapped_column(String(320), default=None)
     subject: Mapped[str] = mapped_column(String(300))
     body_text: Mapped[str] = mapped_column(Text)
     body_html: Mapped[str | None] = mapped_column(Text, default=None)
@@ -33,3 +34,5 @@ class Notification(UUIDv7AuditBase):
     next_attempt_at: Mapped[datetime.datetime] = mapped_column(DateTimeUTC(timezone=True))
     sent_at: Mapped[datetime.datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
     provider_message_id: Mapped[str | None] = mapped_column(String(255), default=None)
+    # Set by each claim; a batch's outcomes only land on rows still holding its token.
+    claim_token: Mapped[UUID | None] = mapped_column(default=None)

@@ -14,10 +14,10 @@ class NotificationView(Struct):
     channel: str
     status: str
     order_id: UUID | None
-    recipient: str
+    recipient: str | None  # None: a text whose phone number is looked up at delivery
     subject: str
     attempts: int
-    last_error: str | None
+    last_error: str | None  # the provider's own words for admins; a short summary for customers
     created_at: datetime.datetime
     sent_at: datetime.datetime | None
 

@@ -333,7 +333,9 @@ async def test_the_delivery_worker_quits_the_connection_at_shutdown(
 
     monkeypatch.setattr(Deliverer, "deliver_due", deliver_one)
     settings = NotificationSettings(database_url="postgresql://unused/unused", smtp_port=server.port)
-    app = SimpleNamespace(state={"settings": settings, "aws": None, "database": SimpleNamespace(engine=None)})
+    app = SimpleNamespace(state={
+        "settings": settings, "aws": None, "database": SimpleNamespace(engine=None), "service_clients": {"user": None},
+    })
     worker = asyncio.create_task(delivery_worker(app))  # type: ignore[arg-type]
     await asyncio.wait_for(sent.wait(), 5.0)
     assert handler.quit_peers == []

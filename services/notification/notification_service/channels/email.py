@@ -78,6 +78,8 @@ class SmtpEmailSender:
             # Only a kept connection can have gone stale; a fresh one failing is the server's trouble.
             if not (reused and _connection_dropped(exc)):
                 raise
+            # If the drop came after the server took DATA but before its reply reached us, this resend is
+            # a duplicate: SMTP cannot tell the two cases apart, and it is rare enough to accept.
             log.info("smtp connection was dropped; reconnecting", host=self.host, port=self.port, error=repr(exc))
             await self._transmit(message)
 
@@ -144,7 +146,8 @@ class SesEmailSender:
         body = {"Text": {"Data": text, "Charset": "UTF-8"}}
         if html:
             body["Html"] = {"Data": html, "Charset": "UTF-8"}
-        async with self.aws.client("ses") as ses:
+        # No botocore retry: SendEmail is not idempotent, and the delivery worker's backoff retries.
+        async with self.aws.client("ses", retry=False) as ses:
             result = await ses.send_email(
                 Source=self.sender,
                 Destination={"ToAddresses": [to]},
