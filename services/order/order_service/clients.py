@@ -154,6 +154,12 @@ class Payments:
         if response.status == 402:
             body = response.json() or {}
             return Declined(detail=str(body.get("detail", "payment declined")), decline_code=body.get("decline_code"))
+        if response.status == 409 and str((response.json() or {}).get("type", "")).endswith("/payment-voided"):
+            # The order's payment was voided (recovery undid it) before this repeat: final, not a retry.
+            raise Conflict(
+                "this checkout's payment was cancelled and nothing is charged for it; check out again",
+                problem_type="payment-voided",
+            )
         if not response.ok:
             raise _fail("payment", response)
         body = response.json()

@@ -37,8 +37,12 @@ def _problem(description: str) -> ResponseSpec:
 CHARGE_RESPONSES = {
     202: ResponseSpec(data_container=PaymentView, description="accepted; the provider settles it later (pending)"),
     402: _problem("declined: payment-declined with decline_code and payment_id; the payment is stored as failed"),
+    409: _problem("payment-voided: the key's payment was voided or refunded (payment_status); nothing is charged"),
     422: _problem("the idempotency_key was already used for a different payment"),
-    503: _problem("the provider is unreachable; the payment stays pending; retry with the same key, or void it"),
+    503: _problem(
+        "dependency-unavailable: the provider is unreachable, the payment stays pending; retry with the same key,"
+        " or void it. charge-in-progress: another request with this key is still at the provider; retry shortly"
+    ),
 }
 
 
@@ -120,7 +124,8 @@ class InternalPaymentController(Controller):
         self, data: ChargeCreate, payments: PaymentService, database: Database
     ) -> Response[PaymentView]:
         """Charge once per idempotency_key: 201 succeeded (202 if the provider is still processing), 402 declined
-        (also on repeats), 422 if the key was used for a different payment, 503 if the provider is unreachable."""
+        (also on repeats), 409 if the payment was voided since, 422 if the key was used for a different payment,
+        503 if the provider is unreachable or the key's first request is still in flight."""
         payment = await payments.charge(data)
         status_code = HTTP_202_ACCEPTED if payment.status == PaymentStatus.PENDING else HTTP_201_CREATED
         return Response(await _view(database, payment.id), status_code=status_code)

@@ -9,8 +9,10 @@ Stripe answers with the first attempt's result. Webhooks take the same lock (see
 the synchronous answer and the webhook can never both apply a change.
 
 Holding a row lock across a provider call keeps one database connection busy for the call's length
-(bounded by the provider timeout); that is the price of the guarantee, paid once per checkout. A
-request never takes a second connection while it holds one, so waiters cannot starve the holder.
+(bounded by the provider's budget, see StripeProvider); that is the price of the guarantee, paid once
+per checkout. A repeat that finds the key in flight waits for the lock only briefly, then answers 503
+"charge-in-progress", so retries cannot pile up on one lock and drain the pool. A request never takes
+a second connection while it holds one, so waiters cannot starve the holder.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ from payment_service import store
 from payment_service.lifecycle import status_after_refund, transition
 from payment_service.models import ChangeSource, Payment, PaymentStatus
 from payment_service.providers import (
+    REFUND_KEY_METADATA,
+    AlreadyCharged,
     ChargeOutcome,
     ChargeRequest,
     PaymentDeclined,
@@ -37,7 +41,12 @@ from payment_service.providers import (
 from payment_service.schemas import ChargeCreate, RefundCreate
 
 _REFUNDABLE = frozenset({PaymentStatus.SUCCEEDED, PaymentStatus.PARTIALLY_REFUNDED})
+# What a payment ends as once voided (a void of a charge that moved money refunds it).
+_VOIDED = frozenset({PaymentStatus.CANCELED, PaymentStatus.REFUNDED})
 _VOID_REFUND_KEY = "void"
+# How long a repeat waits for a charge in flight under the same key before answering 503: a retry
+# must not hold a connection for the first attempt's whole provider call.
+IN_FLIGHT_WAIT_SECONDS = 1.0
 
 
 class PaymentService:
@@ -56,22 +65,24 @@ class PaymentService:
     async def charge(self, data: ChargeCreate) -> Payment:
         """The payment for `data.idempotency_key`, charging it if no attempt has settled yet.
 
-        Raises PaymentRequired (402) for a declined payment, now or on any repeat; Unprocessable (422)
-        when the key was used for a different payment; DependencyUnavailable (503) when the provider
-        cannot be reached (the payment stays pending, and a repeat with the same key tries again).
+        Raises PaymentRequired (402) for a declined payment, now or on any repeat; Conflict (409) for a
+        payment voided or refunded since; Unprocessable (422) when the key was used for a different
+        payment; DependencyUnavailable (503) when the provider cannot be reached (the payment stays
+        pending, and a repeat with the same key tries again) or another request with the key is still
+        at the provider.
         """
         async with self.connection() as conn:
             await store.claim(conn, data, provider=self.provider.name)
             async with conn.transaction():
-                payment = await store.lock(conn, "idempotency_key", data.idempotency_key)
-                if payment is None:  # claimed just above and never deleted
-                    raise RuntimeError(f"payment for key {data.idempotency_key!r} vanished")
+                payment = await _lock_unless_in_flight(conn, data.idempotency_key)
                 _require_same_request(payment, data)
                 # Pending with a provider id means the provider is still processing: its webhook settles it.
                 if payment.status == PaymentStatus.PENDING and payment.provider_payment_id is None:
                     await self._settle_charge(conn, payment)
         if payment.failure_code is not None:
             raise declined_problem(payment)
+        if payment.status in _VOIDED:
+            raise voided_problem(payment)
         return payment
 
     async def refund(self, payment_id: UUID, data: RefundCreate) -> Payment:
@@ -98,7 +109,14 @@ class PaymentService:
                     conn, self.provider, payment, None, key=_VOID_REFUND_KEY, reason="payment voided"
                 )
             elif payment.status in (PaymentStatus.PENDING, PaymentStatus.FAILED):
-                await self._cancel_at_provider(payment)
+                if await self._cancel_at_provider(payment):
+                    # The charge went through before its webhook was applied: record that, then give it back.
+                    charged = transition(payment, PaymentStatus.SUCCEEDED, source=ChangeSource.SYNC)
+                    await store.save(conn, payment, charged)
+                    await refund_payment(
+                        conn, self.provider, payment, None, key=_VOID_REFUND_KEY, reason="payment voided"
+                    )
+                    return payment
                 # A pending charge whose answer never came is cancelled here; should it turn out to have
                 # succeeded after all, its webhook refunds it (see webhooks.py).
                 step = transition(payment, PaymentStatus.CANCELED, source=ChangeSource.SYNC)
@@ -136,20 +154,25 @@ class PaymentService:
         step = transition(payment, PaymentStatus.FAILED, source=ChangeSource.SYNC)
         await store.save(conn, payment, step)
 
-    async def _cancel_at_provider(self, payment: Payment) -> None:
+    async def _cancel_at_provider(self, payment: Payment) -> bool:
+        """Cancel the payment's intent; True if a pending one could not be because it succeeded meanwhile."""
         if payment.provider_payment_id is None:
-            return  # the provider never told us of an intent: nothing there to cancel
+            return False  # the provider never told us of an intent: nothing there to cancel
         try:
             await self.provider.cancel(payment.provider_payment_id, idempotency_key=f"cancel:{payment.id}")
         except ProviderUnavailable as exc:
             raise DependencyUnavailable("the payment provider is unreachable; retry the void") from exc
         except ProviderRejected as exc:
-            if payment.status == PaymentStatus.PENDING:
-                raise Conflict(
-                    f"the provider cannot cancel this payment now: {exc.message}",
-                    extra={"payment_status": payment.status.value},
-                ) from exc
-            # A declined intent the provider will not cancel cannot be charged either: nothing to undo.
+            if payment.status != PaymentStatus.PENDING:
+                # A declined intent the provider will not cancel cannot be charged either: nothing to undo.
+                return False
+            if isinstance(exc, AlreadyCharged):
+                return True
+            raise Conflict(
+                f"the provider cannot cancel this payment now: {exc.message}",
+                extra={"payment_status": payment.status.value},
+            ) from exc
+        return False
 
 
 async def refund_payment(
@@ -179,18 +202,25 @@ async def refund_payment(
         )
     if payment.provider_payment_id is None:
         raise RuntimeError(f"payment {payment.id} is {payment.status} but has no provider payment id")
-    metadata = {"payment_id": str(payment.id), "reason": reason or ""}
+    # The key travels in the metadata so that the webhook reporting this refund records it under the
+    # key a retry of this request looks for (see webhooks.py).
+    metadata = {"payment_id": str(payment.id), "reason": reason or "", REFUND_KEY_METADATA: key}
+    # "The rest" is worked out now; a retry after someone else refunded asks for a different amount,
+    # which must not reuse the first attempt's provider key (the provider refuses changed parameters).
+    provider_key = f"refund:{payment.id}:{key}" + ("" if amount_cents is not None else f":{amount}")
     try:
         refunded = await provider.refund(
-            payment.provider_payment_id, amount, idempotency_key=f"refund:{payment.id}:{key}", metadata=metadata
+            payment.provider_payment_id, amount, idempotency_key=provider_key, metadata=metadata
         )
     except ProviderUnavailable as exc:
         raise DependencyUnavailable("the payment provider is unreachable; retry the refund") from exc
     except ProviderRejected as exc:
         raise Unprocessable(f"the payment provider refused the refund: {exc.message}") from exc
-    await store.add_refund(
+    recorded = await store.add_refund(
         conn, payment, amount, key=key, reason=reason, provider_refund_id=refunded.provider_refund_id, source=source
     )
+    if not recorded:
+        return  # the provider replayed a refund a webhook already recorded: it is counted once, there
     payment.amount_refunded_cents += amount
     step = transition(payment, status_after_refund(payment), source=source, provider_event_id=provider_event_id)
     await store.save(conn, payment, step)
@@ -207,6 +237,31 @@ def declined_problem(payment: Payment) -> PaymentRequired:
             "payment_status": payment.status.value,
         },
     )
+
+
+def voided_problem(payment: Payment) -> Conflict:
+    """The 409 a repeated charge answers once its payment was voided: nothing more is charged under the key."""
+    return Conflict(
+        f"the payment under this idempotency_key was {payment.status}; nothing more will be charged under it",
+        problem_type="payment-voided",
+        title="Payment voided",
+        extra={"payment_id": str(payment.id), "payment_status": payment.status.value},
+    )
+
+
+async def _lock_unless_in_flight(conn: asyncpg.Connection, idempotency_key: str) -> Payment:
+    """The claimed payment, locked; 503 if another request holds it (its provider call is in flight)."""
+    try:
+        payment = await store.lock(conn, "idempotency_key", idempotency_key, wait_seconds=IN_FLIGHT_WAIT_SECONDS)
+    except asyncpg.LockNotAvailableError as exc:
+        raise DependencyUnavailable(
+            "a charge with this idempotency_key is still in progress; retry shortly",
+            problem_type="charge-in-progress",
+            headers={"Retry-After": "1"},
+        ) from exc
+    if payment is None:  # claimed just before and never deleted
+        raise RuntimeError(f"payment for key {idempotency_key!r} vanished")
+    return payment
 
 
 async def _locked(conn: asyncpg.Connection, payment_id: UUID) -> Payment:

@@ -7,8 +7,8 @@ the same path. Statements are few and fixed, so plain SQL stays readable.
 
 Connections come from the platform's asyncpg pool (`Database.read_pool`). It skips asyncpg's full
 session reset on release, but asyncpg still rolls back any transaction left open before a
-connection goes back, and these statements set no session state, so short write transactions are
-safe on it.
+connection goes back, and these statements set no session state (a lock wait limit is SET LOCAL,
+gone with its transaction), so short write transactions are safe on it.
 """
 
 from __future__ import annotations
@@ -80,8 +80,14 @@ async def claim(conn: asyncpg.Connection, data: ChargeCreate, *, provider: str) 
     )
 
 
-async def lock(conn: asyncpg.Connection, key: LockKey, value: object) -> Payment | None:
-    """The payment whose `key` column equals `value`, locked until the transaction ends."""
+async def lock(
+    conn: asyncpg.Connection, key: LockKey, value: object, *, wait_seconds: float | None = None
+) -> Payment | None:
+    """The payment whose `key` column equals `value`, locked until the transaction ends. With
+    `wait_seconds`, raises asyncpg.LockNotAvailableError once the lock is held longer than that by
+    another transaction; the limit stays for the rest of this transaction, which waits on no other lock."""
+    if wait_seconds is not None:
+        await conn.execute("SELECT set_config('lock_timeout', $1, true)", f"{round(wait_seconds * 1000)}ms")
     row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM payment WHERE {key} = $1 FOR UPDATE", value)  # noqa: S608
     return None if row is None else Payment.from_row(row)
 
@@ -122,11 +128,15 @@ async def add_refund(
     reason: str | None,
     provider_refund_id: str | None,
     source: ChangeSource,
-) -> None:
-    await conn.execute(
+) -> bool:
+    """Record a refund; False, recording nothing, if its provider refund id is recorded already (the
+    provider replaying a refund a webhook reported first, under another key)."""
+    inserted = await conn.fetchval(
         """
         INSERT INTO refund (id, payment_id, amount_cents, reason, idempotency_key, provider_refund_id, source)
         VALUES ($1, $2, $3, $4, $5, $6, $7)
+        ON CONFLICT (provider_refund_id) DO NOTHING
+        RETURNING id
         """,
         uuid7(),
         payment.id,
@@ -136,6 +146,14 @@ async def add_refund(
         provider_refund_id,
         source.value,
     )
+    return inserted is not None
+
+
+async def recorded_refunds(conn: asyncpg.Connection, payment_id: object) -> dict[str, str | None]:
+    """The payment's refunds, as refund key -> provider refund id (None for rows recorded before
+    refunds carried ids)."""
+    rows = await conn.fetch("SELECT idempotency_key, provider_refund_id FROM refund WHERE payment_id = $1", payment_id)
+    return {row["idempotency_key"]: row["provider_refund_id"] for row in rows}
 
 
 async def first_delivery(

@@ -4,6 +4,9 @@ same row lock the synchronous charge holds.
 Two guards make a change happen once: the event id is recorded as processed in the transaction that
 applies it (a redelivery finds it and stops), and the state machine treats reaching a status the
 payment already has as a no-op (a webhook that follows the synchronous answer changes nothing).
+Refunds are recorded per provider refund id, so one refund reported by a webhook and by our own
+(retried) call is counted once. An event that cannot be applied yet is answered 503 without being
+recorded, so Stripe delivers it again.
 """
 
 from __future__ import annotations
@@ -16,10 +19,12 @@ import msgspec
 import stripe
 import structlog
 
-from commerce_platform.errors import BadRequest
+from commerce_platform.errors import BadRequest, DependencyUnavailable
 from payment_service import store
 from payment_service.lifecycle import status_after_refund, transition
 from payment_service.models import ChangeSource, Payment, PaymentStatus
+from payment_service.providers import ProviderError, ProviderRefund
+from payment_service.providers.stripe_provider import refunds_listed_on
 from payment_service.services import PaymentService, refund_payment
 
 log = structlog.get_logger("payment.webhooks")
@@ -143,26 +148,58 @@ class StripeWebhookHandler:
             return "applied"
         return "unchanged"
 
-    @staticmethod
     async def _apply_refunds_made_elsewhere(
-        conn: asyncpg.Connection, payment: Payment, event_id: str, charge: dict[str, Any]
+        self, conn: asyncpg.Connection, payment: Payment, event_id: str, charge: dict[str, Any]
     ) -> Outcome:
-        """charge.refunded carries the charge's refunded total. Refunds we made are recorded already;
-        a higher total means someone refunded outside this service (the dashboard): record the rest."""
-        refunded_total = int(charge.get("amount_refunded") or 0)
-        missing = min(refunded_total, payment.amount_cents) - payment.amount_refunded_cents
-        if missing <= 0 or payment.status not in (PaymentStatus.SUCCEEDED, PaymentStatus.PARTIALLY_REFUNDED):
+        """charge.refunded: record each of the charge's refunds not recorded yet (made in the dashboard,
+        or ours whose answer was lost), by provider refund id, under our key when the refund carries one."""
+        if payment.status == PaymentStatus.PENDING:
+            # The success is not applied yet (a processing intent, a charge whose answer was lost):
+            # nothing to refund from here. 503 leaves the event unrecorded, so Stripe redelivers it.
+            raise DependencyUnavailable("the refunded charge's payment is not settled here yet; deliver it again")
+        if payment.status not in (PaymentStatus.SUCCEEDED, PaymentStatus.PARTIALLY_REFUNDED):
             return "unchanged"
-        await store.add_refund(
-            conn, payment, missing, key=f"webhook:{event_id}", reason="refunded at the provider",
-            provider_refund_id=None, source=ChangeSource.WEBHOOK,
-        )
-        payment.amount_refunded_cents += missing
+        refunds = await self._refunds_of(payment, charge)
+        recorded = await store.recorded_refunds(conn, payment.id)
+        known_ids = set(recorded.values())
+        # Never record more than the provider reports refunded: refunds recorded before they carried
+        # ids (key webhook:evt_...) cannot be matched and are already in the total.
+        room = min(sum(r.amount_cents for r in refunds), payment.amount_cents) - payment.amount_refunded_cents
+        added = 0
+        for refund in refunds:
+            if refund.provider_refund_id in known_ids or refund.amount_cents > room:
+                continue
+            # Our key lets a retry of the request that made this refund find it; a key already taken
+            # (by another refund) falls back to the refund's own id.
+            key = refund.refund_key if refund.refund_key and refund.refund_key not in recorded else None
+            key = key or f"provider:{refund.provider_refund_id}"
+            if await store.add_refund(
+                conn, payment, refund.amount_cents, key=key, reason=refund.reason or "refunded at the provider",
+                provider_refund_id=refund.provider_refund_id, source=ChangeSource.WEBHOOK,
+            ):
+                recorded[key] = refund.provider_refund_id
+                room -= refund.amount_cents
+                added += refund.amount_cents
+        if not added:
+            return "unchanged"
+        payment.amount_refunded_cents += added
         step = transition(
             payment, status_after_refund(payment), source=ChangeSource.WEBHOOK, provider_event_id=event_id
         )
         await store.save(conn, payment, step)
         return "applied"
+
+    async def _refunds_of(self, payment: Payment, charge: dict[str, Any]) -> list[ProviderRefund]:
+        """The charge's refunds: from the event when it lists them all, else asked of the provider."""
+        listed = refunds_listed_on(charge)
+        if listed is not None:
+            return listed
+        if payment.provider_payment_id is None:
+            raise RuntimeError(f"payment {payment.id} is {payment.status} but has no provider payment id")
+        try:
+            return await self.payments.provider.refunds(payment.provider_payment_id)
+        except ProviderError as exc:
+            raise DependencyUnavailable("the provider did not list the charge's refunds; deliver it again") from exc
 
 
 def _uuid_or_none(value: Any) -> UUID | None:

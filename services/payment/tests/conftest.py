@@ -1,6 +1,6 @@
 """Fixtures for the payment service's tests: clients for the running service (internal and public),
-fresh shoppers from the real user service, the Stripe emulator, signed webhook deliveries, and the
-committed rows of the `payments` schema.
+fresh shoppers from the real user service, the Stripe emulator (also behind a stand-in for real
+Stripe's idempotency keys), signed webhook deliveries, and the committed rows of the `payments` schema.
 
 Tests reach these helpers through fixtures only (with --import-mode=importlib a conftest is not
 importable). Every test makes its own shoppers, orders ids and idempotency keys, so tests share no
@@ -9,13 +9,17 @@ state and run in any order.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
+import json
 import socket
+import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
@@ -23,6 +27,7 @@ import asyncpg
 import msgspec
 import pytest
 import stripe
+from aiohttp import web
 from litestar.testing import AsyncTestClient
 
 from commerce_platform.database import asyncpg_dsn
@@ -293,3 +298,147 @@ def processed_events(payments_db: asyncpg.Connection) -> WebhookRecord:
         return [dict(r) for r in records]
 
     return rows
+
+
+@dataclass
+class IdempotentStripe:
+    """The emulator behind what real Stripe does with Idempotency-Key and the emulator does not: a key
+    seen before replays its first answer, or is refused (400 idempotency_error) if the parameters
+    differ. It can also lose the next answer (the request is carried out, the reply comes after the
+    caller gave up) or fail the next request with a 500 that is kept as that key's answer."""
+
+    upstream: str
+    answer_delay_seconds: float
+    url: str = ""
+    lose_next_answer: bool = False
+    fail_next: bool = False
+    answers: dict[str, tuple[bytes, int, bytes]] = field(default_factory=dict)
+    session: aiohttp.ClientSession | None = None  # made on the proxy's own loop
+
+    async def handle(self, request: web.Request) -> web.Response:
+        if not request.path.startswith("/v1/"):  # e.g. /_config: keep the emulator's webhook setup out of reach
+            return web.Response(status=404)
+        body = await request.read()
+        key = request.headers.get("Idempotency-Key") if request.method == "POST" else None
+        if key is not None and key in self.answers:
+            first_body, status, payload = self.answers[key]
+            if first_body != body:
+                return _stripe_error(400, "idempotency_error", "Keys for idempotent requests can only be used "
+                                     "with the same parameters they were first used with.")
+            return web.Response(status=status, body=payload, content_type="application/json")
+        if self.fail_next:
+            self.fail_next = False
+            status, payload = 500, json.dumps({"error": {"type": "api_error", "message": "boom"}}).encode()
+        else:
+            assert self.session is not None
+            headers = {k: v for k, v in request.headers.items() if k.lower() in ("authorization", "content-type")}
+            async with self.session.request(
+                request.method, self.upstream + request.path_qs, data=body, headers=headers
+            ) as upstream:
+                status, payload = upstream.status, await upstream.read()
+        if key is not None:
+            self.answers[key] = (body, status, payload)
+        if self.lose_next_answer:
+            self.lose_next_answer = False
+            await asyncio.sleep(self.answer_delay_seconds)
+        return web.Response(status=status, body=payload, content_type="application/json")
+
+
+def _stripe_error(status: int, error_type: str, message: str) -> web.Response:
+    return web.json_response({"error": {"type": error_type, "message": message}}, status=status)
+
+
+@contextmanager
+def _serving(proxy: IdempotentStripe) -> Iterator[None]:
+    """Run the proxy on its own thread and loop: the in-process service under test runs in
+    AsyncTestClient's portal thread, which blocks the test's loop while a request is handled."""
+    loop = asyncio.new_event_loop()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    proxy.url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", proxy.handle)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=3.0)
+
+    async def start() -> None:
+        proxy.session = aiohttp.ClientSession()
+        await runner.setup()
+        await web.SockSite(runner, sock).start()
+
+    async def stop() -> None:
+        await runner.cleanup()
+        if proxy.session is not None:
+            await proxy.session.close()
+
+    thread = threading.Thread(target=loop.run_forever, name="idempotent-stripe", daemon=True)
+    thread.start()
+    asyncio.run_coroutine_threadsafe(start(), loop).result(10)
+    try:
+        yield
+    finally:
+        asyncio.run_coroutine_threadsafe(stop(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()
+
+
+# The budget of the service behind IdempotentStripe: short, so a lost answer costs the tests little.
+REPLAYING_BUDGET_SECONDS = 1.0
+
+
+@pytest.fixture(scope="module")
+def idempotent_stripe(stack: Any) -> Iterator[IdempotentStripe]:
+    proxy = IdempotentStripe(stack.stripe_api_base, answer_delay_seconds=REPLAYING_BUDGET_SECONDS + 0.5)
+    with _serving(proxy):
+        yield proxy
+
+
+@pytest.fixture
+def replaying_stripe(idempotent_stripe: IdempotentStripe) -> IdempotentStripe:
+    """IdempotentStripe with no failure armed from an earlier test."""
+    idempotent_stripe.lose_next_answer = idempotent_stripe.fail_next = False
+    return idempotent_stripe
+
+
+@pytest.fixture(scope="module")
+async def service_via_replaying_stripe(
+    stack: Any, idempotent_stripe: IdempotentStripe
+) -> AsyncIterator[AsyncTestClient[Any]]:
+    """A second payment service process on the same database that reaches Stripe through
+    IdempotentStripe. Runs in the test process. Without SDK retries, so a lost answer is the caller's
+    503 rather than a retry the SDK makes inside the budget."""
+    settings = PaymentSettings(
+        database_url=service_database_url(
+            stack.admin_database_url, service("payment"), stack.secrets["db_password_payment"]
+        ),
+        stripe_secret_key=LOCAL_STRIPE_KEY,
+        stripe_api_base=idempotent_stripe.url,
+        stripe_webhook_secret=stack.secrets["stripe_webhook_secret"],
+        stripe_timeout_seconds=REPLAYING_BUDGET_SECONDS,
+        stripe_max_network_retries=0,
+        run_migrations_on_start=False,
+        run_mode="web",
+        access_log=False,
+        db_pool_size=2,
+        db_max_overflow=0,
+    )
+    async with AsyncTestClient(app=create_app(settings)) as client:
+        yield client
+
+
+ChargeAtProvider = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
+
+
+@pytest.fixture
+def charge_at_emulator(stripe_emulator: stripe.StripeClient) -> ChargeAtProvider:
+    """The emulator's charge object for one of our succeeded payments, as a charge.refunded event carries it."""
+
+    async def charge(payment: dict[str, Any]) -> dict[str, Any]:
+        intent = (await stripe_emulator.v1.payment_intents.retrieve_async(payment["provider_payment_id"])).to_dict()
+        latest = intent["latest_charge"]
+        if isinstance(latest, str):  # real Stripe answers an id; the emulator the object itself
+            latest = (await stripe_emulator.v1.charges.retrieve_async(latest)).to_dict()
+        found: dict[str, Any] = latest
+        return found
+
+    return charge

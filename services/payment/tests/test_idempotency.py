@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import time
+import uuid
 from typing import Any
 
 
@@ -87,3 +89,39 @@ async def test_payments_can_be_found_by_order_and_by_key(internal: Any, charge_b
     assert by_key["total"] == by_order["total"] == 1
     nothing = (await internal.call("GET", "/internal/v1/payments", params={"idempotency_key": "never-used"})).ok(200)
     assert (nothing["items"], nothing["total"]) == ([], 0)
+
+
+async def test_a_repeat_while_the_first_request_is_at_the_provider_answers_503_at_once(
+    stranded_payment: Any, internal: Any, payments_db: Any
+) -> None:
+    """A retry must not hold a database connection for as long as the first attempt's provider call."""
+    payment = await stranded_payment()
+
+    # What the first request's transaction does for the length of its provider call: hold the lock.
+    async with payments_db.transaction():
+        await payments_db.execute("SELECT 1 FROM payments.payment WHERE id = $1 FOR UPDATE", uuid.UUID(payment["id"]))
+        started = time.monotonic()
+        repeat = await asyncio.wait_for(internal.call("POST", "/internal/v1/payments", json=payment["request"]), 5)
+        waited = time.monotonic() - started
+
+    problem = repeat.problem(503)
+    assert problem["type"].endswith("/charge-in-progress")
+    assert repeat.headers.get("retry-after") == "1"
+    assert waited < 2.5
+    # Once the first request is done, the same key goes through.
+    settled = (await internal.call("POST", "/internal/v1/payments", json=payment["request"])).ok(201)
+    assert (settled["id"], settled["status"]) == (payment["id"], "succeeded")
+
+
+async def test_a_charge_repeated_after_its_payment_was_refunded_is_409_and_charges_nothing(
+    internal: Any, charge_body: Any, intents_for: Any
+) -> None:
+    body = charge_body()
+    paid = (await internal.call("POST", "/internal/v1/payments", json=body)).ok(201)
+    (await internal.call("POST", f"/internal/v1/payments/{paid['id']}/void")).ok(200)
+
+    problem = (await internal.call("POST", "/internal/v1/payments", json=body)).problem(409)
+
+    assert problem["type"].endswith("/payment-voided")
+    assert (problem["payment_id"], problem["payment_status"]) == (paid["id"], "refunded")
+    assert len(await intents_for(paid["id"])) == 1

@@ -6,10 +6,14 @@ import asyncio
 import time
 from typing import Any
 
+import msgspec
 import pytest
 
 from payment_service.providers import ChargeRequest, ProviderUnavailable
 from payment_service.providers.stripe_provider import StripeProvider
+from payment_service.settings import PaymentSettings
+
+RETRIES = "stripe_max_network_retries"
 
 
 async def test_the_provider_reports_an_unreachable_stripe_as_unavailable(unused_port: int) -> None:
@@ -52,6 +56,33 @@ async def test_an_unanswering_stripe_times_out_as_unavailable() -> None:
         server.close()
 
 
+async def test_a_silent_stripe_costs_one_budget_even_with_the_default_retries() -> None:
+    """The timeout bounds the whole operation, the SDK's retries included: the caller, which gives up
+    after 5 s, hears our 503 rather than its own timeout."""
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(65536)
+        await asyncio.sleep(30)
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    [default_retries] = [f.default for f in msgspec.structs.fields(PaymentSettings) if f.name == RETRIES]
+    assert default_retries > 0  # what production runs with, and what made a timeout cost twice
+    provider = StripeProvider(
+        "sk_test_slow", api_base=f"http://127.0.0.1:{port}", timeout_seconds=0.5, max_network_retries=default_retries
+    )
+    request = ChargeRequest(amount_cents=100, currency="EUR", payment_method="pm_card_visa", idempotency_key="k")
+    try:
+        for call in (provider.charge(request), provider.refund("pi_1", 100, idempotency_key="r", metadata={})):
+            started = time.perf_counter()
+            with pytest.raises(ProviderUnavailable):
+                await call
+            assert time.perf_counter() - started < 0.8
+    finally:
+        await provider.close()
+        server.close()
+
+
 async def test_an_unreachable_provider_is_503_and_leaves_the_payment_pending(
     cut_off_service: Any, internal: Any, charge_body: Any, history: Any
 ) -> None:
@@ -81,15 +112,19 @@ async def test_a_retry_with_the_same_key_settles_a_payment_left_pending(
     assert await history(settled["id"]) == [(None, "pending", "sync"), ("pending", "succeeded", "sync")]
 
 
-async def test_voiding_a_payment_left_pending_cancels_it(stranded_payment: Any, internal: Any) -> None:
+async def test_voiding_a_payment_left_pending_cancels_it(
+    stranded_payment: Any, internal: Any, intents_for: Any
+) -> None:
     stranded = await stranded_payment()
 
     voided = (await internal.call("POST", f"/internal/v1/payments/{stranded['id']}/void")).ok(200)
 
     assert voided["status"] == "canceled"
-    # A charge repeated after the void finds the payment cancelled and charges nothing.
-    again = (await internal.call("POST", "/internal/v1/payments", json=stranded["request"])).ok(201)
-    assert (again["id"], again["status"]) == (stranded["id"], "canceled")
+    # A charge repeated after the void finds the payment cancelled, charges nothing and says so.
+    again = (await internal.call("POST", "/internal/v1/payments", json=stranded["request"])).problem(409)
+    assert again["type"].endswith("/payment-voided")
+    assert (again["payment_id"], again["payment_status"]) == (stranded["id"], "canceled")
+    assert await intents_for(stranded["id"]) == []
 
 
 async def test_refunds_and_voids_are_503_when_the_provider_is_unreachable(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 
@@ -134,3 +135,26 @@ async def test_voiding_a_declined_payment_cancels_it(internal: Any, charge_body:
     assert voided["status"] == "canceled"
     assert voided["failure_code"] == "card_declined"
     assert [step[1] for step in await history(declined["payment_id"])] == ["pending", "failed", "canceled"]
+
+
+async def test_voiding_a_pending_payment_whose_charge_succeeded_meanwhile_refunds_it(
+    stranded_payment: Any, internal: Any, stripe_emulator: Any, payments_db: Any, history: Any
+) -> None:
+    payment = await stranded_payment(amount_cents=1200)
+    real = await stripe_emulator.v1.payment_intents.create_async(
+        {"amount": 1200, "currency": "eur", "payment_method": "pm_card_visa", "confirm": True}
+    )
+    # The provider had answered "processing" (the id is known); the intent has succeeded since, and
+    # its webhook is not applied yet.
+    await payments_db.execute(
+        "UPDATE payments.payment SET provider_payment_id = $1 WHERE id = $2", real.id, uuid.UUID(payment["id"])
+    )
+
+    voided = (await internal.call("POST", f"/internal/v1/payments/{payment['id']}/void")).ok(200)
+
+    assert (voided["status"], voided["amount_refunded_cents"], len(voided["refunds"])) == ("refunded", 1200, 1)
+    charge = (await stripe_emulator.v1.payment_intents.retrieve_async(real.id)).to_dict()["latest_charge"]
+    assert charge["amount_refunded"] == 1200
+    assert [step[1:] for step in await history(payment["id"])] == [
+        ("pending", "sync"), ("succeeded", "sync"), ("refunded", "sync")
+    ]

@@ -174,6 +174,35 @@ async def test_a_refund_made_at_the_provider_is_recorded_once(
     assert [r["amount_cents"] for r in final["refunds"]] == [300, 700]
 
 
+async def test_a_refund_event_before_the_success_is_applied_is_refused_until_it_is(
+    stranded_payment: Any, internal: Any, deliver: Any, make_event: Any, stripe_emulator: Any, payments_db: Any
+) -> None:
+    """charge.refunded for a payment still pending here (its success not applied yet) is answered 503
+    and not recorded, so Stripe's redelivery applies it once the success is in."""
+    payment = await stranded_payment(amount_cents=1000)
+    real = await stripe_emulator.v1.payment_intents.create_async(
+        {"amount": 1000, "currency": "eur", "payment_method": "pm_card_visa", "confirm": True}
+    )
+    await stripe_emulator.v1.refunds.create_async({"payment_intent": real.id, "amount": 300})
+    charge = (await stripe_emulator.v1.payment_intents.retrieve_async(real.id)).to_dict()["latest_charge"]
+    event_id = f"evt_early_{uuid.uuid4().hex[:12]}"
+    early = make_event("charge.refunded", {**charge, "metadata": {"payment_id": payment["id"]}}, event_id=event_id)
+
+    refused = (await deliver(early)).problem(503)
+
+    assert refused["type"].endswith("/dependency-unavailable")
+    recorded = await payments_db.fetchval(
+        "SELECT count(*) FROM payments.processed_webhook_event WHERE id = $1", event_id
+    )
+    assert recorded == 0
+    succeeded = make_event("payment_intent.succeeded", _intent(payment, real.id))
+    assert (await deliver(succeeded)).ok(200)["outcome"] == "applied"
+    assert (await deliver(early)).ok(200)["outcome"] == "applied"
+    after = (await internal.call("GET", f"/internal/v1/payments/{payment['id']}")).ok(200)
+    assert (after["status"], after["amount_refunded_cents"]) == ("partially_refunded", 300)
+    assert [(r["amount_cents"], r["source"]) for r in after["refunds"]] == [(300, "webhook")]
+
+
 async def test_events_for_unknown_payments_or_types_are_acknowledged_and_ignored(
     deliver: Any, make_event: Any
 ) -> None:

@@ -10,6 +10,10 @@ import enum
 from dataclasses import dataclass, field
 from typing import Protocol
 
+# The metadata field a refund carries our refund key in, so a refund learned from a webhook is
+# recorded under the key a retry of the same request looks for.
+REFUND_KEY_METADATA = "refund_key"
+
 
 class ChargeOutcome(enum.StrEnum):
     SUCCEEDED = "succeeded"
@@ -37,6 +41,9 @@ class ProviderCharge:
 class ProviderRefund:
     provider_refund_id: str
     amount_cents: int
+    # Our refund key and reason, read back from the metadata; None for refunds made elsewhere (the dashboard).
+    refund_key: str | None = None
+    reason: str | None = None
 
 
 class ProviderError(Exception):
@@ -66,6 +73,10 @@ class ProviderRejected(ProviderError):
         self.code = code
 
 
+class AlreadyCharged(ProviderRejected):
+    """A cancel found the charge succeeded meanwhile: the money moved, so it has to be refunded instead."""
+
+
 class PaymentProvider(Protocol):
     """What the payment service needs from a payment processor."""
 
@@ -83,5 +94,10 @@ class PaymentProvider(Protocol):
         ...
 
     async def cancel(self, provider_payment_id: str, *, idempotency_key: str) -> None:
-        """Cancel a charge that has not moved money; a charge already cancelled is fine."""
+        """Cancel a charge that has not moved money; a charge already cancelled is fine. Raises
+        AlreadyCharged if it succeeded meanwhile."""
+        ...
+
+    async def refunds(self, provider_payment_id: str) -> list[ProviderRefund]:
+        """Every refund of a charge that moved money or is moving it, oldest first."""
         ...
