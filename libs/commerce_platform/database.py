@@ -44,11 +44,28 @@ async def _keep_session_state(_connection: asyncpg.Connection) -> None:
     runs), and the reset round trip costs ~30% of a primary-key read."""
 
 
+class _BoundedPool(asyncpg.Pool):  # type: ignore[misc]  # asyncpg ships no type information
+    """asyncpg's pool whose `acquire()` waits at most `acquire_timeout` seconds unless the caller
+    passes its own. asyncpg waits forever by default: an exhausted pool would queue requests until
+    their clients gave up. Bounded here, every `pool.acquire()` in every service fails fast with
+    `TimeoutError`, which `errors.py` answers as a 503 the client can retry."""
+
+    __slots__ = ("_acquire_timeout",)
+
+    def __init__(self, *args: Any, acquire_timeout: float, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._acquire_timeout = acquire_timeout
+
+    def acquire(self, *, timeout: float | None = None) -> Any:
+        return super().acquire(timeout=self._acquire_timeout if timeout is None else timeout)
+
+
 class Database:
     """Engine and asyncpg pool for one service schema, created lazily so a process starts (and
     answers /health) even while the database is down.
 
-    The pool holds up to `request_connections + worker_connections`. Background workers (queue
+    The pool holds up to `request_connections + worker_connections`; taking a connection waits at
+    most `acquire_timeout` seconds (see `_BoundedPool`), like the engine's `pool_timeout`. Background workers (queue
     consumers, relays, sweepers) take theirs through `transaction(worker=True)` or
     `connection(worker=True)`, at most `worker_connections` at once: however busy they are, they
     leave `request_connections` to the request handlers.
@@ -64,6 +81,7 @@ class Database:
         max_overflow: int = 5,
         request_connections: int = 10,
         worker_connections: int = 10,
+        acquire_timeout: float = 5.0,
     ) -> None:
         self.database_url = database_url
         self.schema = schema
@@ -87,6 +105,7 @@ class Database:
             connect_args=connect_args,
         )
         self._pool_size = request_connections + worker_connections
+        self._acquire_timeout = acquire_timeout
         # At least one slot: a process that keeps no share for workers may still run one now and then.
         self._worker_slots = asyncio.Semaphore(max(1, worker_connections))
         self._read_pool: asyncpg.Pool | None = None
@@ -98,10 +117,17 @@ class Database:
         if self._read_pool is None:
             async with self._read_pool_lock:
                 if self._read_pool is None:
-                    self._read_pool = await asyncpg.create_pool(
+                    # What `asyncpg.create_pool` does, with the bounded pool class (it takes none).
+                    self._read_pool = await _BoundedPool(
                         asyncpg_dsn(self.database_url),
+                        acquire_timeout=self._acquire_timeout,
                         min_size=1,
                         max_size=self._pool_size,
+                        max_queries=50_000,
+                        max_inactive_connection_lifetime=300.0,
+                        loop=None,
+                        connection_class=asyncpg.Connection,
+                        record_class=asyncpg.Record,
                         server_settings=dict(self.server_settings),
                         reset=_keep_session_state,
                         timeout=5,

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import socket
 from http import HTTPStatus
 from typing import Any
 
 import structlog
 from advanced_alchemy.exceptions import IntegrityError, NotFoundError, RepositoryError
+from asyncpg import exceptions as pg
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.types import ExceptionHandlersMap
@@ -189,6 +191,47 @@ def _repository_error_handler(request: Request[Any, Any, Any], exc: RepositoryEr
     return _unhandled_handler(request, exc)
 
 
+# Database failures that say nothing about the request: the same request succeeds once the
+# database answers again or the colliding transaction is gone. A 500 would blame the request.
+_CONTENTION = (pg.DeadlockDetectedError, pg.SerializationError)
+_OVERLOAD = (pg.TooManyConnectionsError,)
+_DATABASE_DOWN = (pg.PostgresConnectionError, pg.CannotConnectNowError, pg.AdminShutdownError, pg.CrashShutdownError)
+
+
+def _unavailable(request: Request[Any, Any, Any], exc: BaseException, *, problem_type: str,
+                 detail: str) -> Response[dict[str, Any]]:
+    # One line, no traceback: under overload these come by the hundred, and they name no bug.
+    log.warning("service unavailable", problem_type=problem_type, error=type(exc).__name__,
+                path=request.url.path, method=request.method)
+    return problem_response(request, status_code=503, problem_type=problem_type, title="Service Unavailable",
+                            detail=detail, headers={"Retry-After": "1"})
+
+
+def _database_error_handler(request: Request[Any, Any, Any], exc: pg.PostgresError) -> Response[dict[str, Any]]:
+    if isinstance(exc, _CONTENTION):
+        return _unavailable(request, exc, problem_type="contention",
+                            detail="the change collided with a concurrent one and was not applied; retry it")
+    if isinstance(exc, _OVERLOAD):
+        return _unavailable(request, exc, problem_type="overloaded", detail="the service is overloaded; retry shortly")
+    if isinstance(exc, _DATABASE_DOWN):
+        return _unavailable(request, exc, problem_type="database-unavailable",
+                            detail="the database is unavailable; retry shortly")
+    return _unhandled_handler(request, exc)
+
+
+def _os_error_handler(request: Request[Any, Any, Any], exc: OSError) -> Response[dict[str, Any]]:
+    # TimeoutError is an OSError: a pool acquire that waited its bound (database.py) or a connect
+    # that timed out. Connection refused/reset, a name that does not resolve, and the bare OSError
+    # raised when every address of a host refused (asyncpg's connect to the database, mostly): out
+    # of reach. Other OSErrors (files, permissions) are bugs and stay 500s.
+    if isinstance(exc, TimeoutError):
+        return _unavailable(request, exc, problem_type="overloaded", detail="the service is overloaded; retry shortly")
+    if isinstance(exc, ConnectionError | socket.gaierror) or type(exc) is OSError:
+        return _unavailable(request, exc, problem_type="dependency-unavailable",
+                            detail="a backing service is out of reach; retry shortly")
+    return _unhandled_handler(request, exc)
+
+
 def _unhandled_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
     log.exception("unhandled error", path=request.url.path, method=request.method)
     return problem_response(
@@ -204,6 +247,8 @@ def exception_handlers() -> ExceptionHandlersMap:
     return {
         ProblemError: _problem_error_handler,
         RepositoryError: _repository_error_handler,
+        pg.PostgresError: _database_error_handler,
+        OSError: _os_error_handler,
         ValidationException: _validation_handler,
         HTTPException: _http_exception_handler,
         Exception: _unhandled_handler,

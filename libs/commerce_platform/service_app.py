@@ -101,6 +101,7 @@ def create_service_app(
         max_overflow=settings.db_max_overflow,
         # Without workers, no share of the asyncpg pool is kept for them.
         worker_connections=settings.db_worker_connections if runs_workers else 0,
+        acquire_timeout=settings.db_acquire_timeout_seconds,
     )
     aws = AwsClients(region=settings.aws_region, endpoint_url=settings.aws_endpoint_url)
     readiness: dict[str, ReadinessCheck] = {"database": database.ping}

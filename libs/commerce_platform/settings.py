@@ -31,6 +31,9 @@ class PlatformSettings(msgspec.Struct, kw_only=True, frozen=True):
     # asyncpg connections the background workers (queue consumers, sweepers) may hold at once, on top
     # of the pool's 10 for requests; the queue consumer's default concurrency is 10 too.
     db_worker_connections: int = 10
+    # How long a request waits for a free asyncpg connection before it is a 503 `overloaded`: about
+    # what a caller waits for the whole answer (HTTP_TIMEOUT_SECONDS), so no longer is worth it.
+    db_acquire_timeout_seconds: float = 5.0
     aws_region: str = "us-east-1"
     aws_endpoint_url: str | None = None
     sns_topic_arn_prefix: str = "arn:aws:sns:us-east-1:123456789012:"

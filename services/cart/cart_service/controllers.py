@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
@@ -9,14 +11,16 @@ from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.di import Provide
 from litestar.status_codes import HTTP_200_OK
 
+from cart_service.merging import MergeReport, merge_guest_cart
+from cart_service.pricing import live_currencies, price_cart
 from cart_service.schemas import (
     AddItem,
-    CartLine,
     CartLines,
     CartView,
     ChangeQuantity,
     LineRef,
     MergeCart,
+    NotMergedLine,
     RemoveOrdered,
 )
 from cart_service.services import NO_CART, Cart, CartStore, Line
@@ -39,57 +43,52 @@ async def provide_catalog(request: Request[Any, Any, Any]) -> ProductCatalog:
 DEPENDENCIES = {"store": Provide(provide_store), "catalog": Provide(provide_catalog)}
 
 
-async def _current(request: Request[Any, Any, Any], principal: Principal | None, store: CartStore) -> Cart:
-    """The cart this request acts on, as it is now (NO_CART when there is none yet). A signed-in caller
-    who still holds a guest token gets the guest lines merged into their own cart first: that is what
-    a shopper expects after logging in."""
+@dataclass(frozen=True, slots=True)
+class Current:
+    """The cart a request acts on, as it is now, and what merging the caller's guest cart into it
+    in this request left out (the response reports that once)."""
+
+    cart: Cart
+    merge: MergeReport | None = None
+
+    @property
+    def not_merged(self) -> list[NotMergedLine]:
+        return self.merge.not_merged if self.merge else []
+
+    @property
+    def known_prices(self) -> dict[UUID, ProductPrice]:
+        return self.merge.prices if self.merge else {}
+
+
+async def _current(
+    request: Request[Any, Any, Any], principal: Principal | None, store: CartStore, catalog: ProductCatalog
+) -> Current:
+    """The cart this request acts on (NO_CART when there is none yet). A signed-in caller who still
+    holds a guest token gets the guest lines merged into their own cart first: that is what a
+    shopper expects after logging in."""
     token = request.headers.get(CART_TOKEN_HEADER)
     if principal is not None:
-        if token:
-            await store.merge_guest(principal.user_id, token)
-        return await store.of_user(principal.user_id)
+        merge = await merge_guest_cart(store, catalog, principal.user_id, token) if token else None
+        return Current(await store.of_user(principal.user_id), merge)
     if token:
-        return await store.of_guest(token)
-    return NO_CART
+        return Current(await store.of_guest(token))
+    return Current(NO_CART)
 
 
 async def _view(
-    catalog: ProductCatalog, cart: Cart, known: dict[UUID, ProductPrice] | None = None
+    catalog: ProductCatalog,
+    cart: Cart,
+    known: dict[UUID, ProductPrice] | None = None,
+    not_merged: Sequence[NotMergedLine] = (),
 ) -> CartView:
     """The cart priced now. Callers hold no database connection here: the price lookup is an HTTP call
     (a slow one must not hold the pool; at 20 checkouts/s it ran dry otherwise; bench.checkout).
     `known` are prices already looked up in this request, so add-to-cart asks the product service once."""
-    if cart.id is None:
-        return CartView(id=None, items=[], item_count=0, total_cents=0, currency=None)
     prices = dict(known) if known else {}
     missing = [line.product_id for line in cart.lines if line.product_id not in prices]
     if missing:
         prices.update(await catalog.prices(missing))
-    items: list[CartLine] = []
-    for line in cart.lines:
-        price = prices.get(line.product_id)
-        available = price is not None and price.active
-        items.append(
-            CartLine(
-                product_id=line.product_id,
-                sku=price.sku if price else "",
-                name=price.name if price else "(no longer sold)",
-                quantity=line.quantity,
-                unit_price_cents=price.price_cents if price else 0,
-                currency=price.currency if price else "",
-                line_total_cents=(price.price_cents * line.quantity) if price and available else 0,
-                available=available,
-            )
-        )
-    live = [item for item in items if item.available]
-    return CartView(
-        id=cart.id,
-        items=items,
-        item_count=sum(item.quantity for item in live),
-        total_cents=sum(item.line_total_cents for item in live),
-        currency=live[0].currency if live else None,
-        cart_token=cart.token,
-    )
+    return price_cart(cart, prices, not_merged)
 
 
 def _respond(view: CartView) -> Response[CartView]:
@@ -109,8 +108,10 @@ class CartController(Controller):
         self, request: Request[Any, Any, Any], optional_principal: Principal | None, store: CartStore,
         catalog: ProductCatalog,
     ) -> Response[CartView]:
-        """The cart with current prices and line totals (prices always come from the product service)."""
-        return _respond(await _view(catalog, await _current(request, optional_principal, store)))
+        """The cart with current prices and line totals (prices always come from the product service).
+        No total when its lines mix currencies (see `mixed_currency`)."""
+        current = await _current(request, optional_principal, store, catalog)
+        return _respond(await _view(catalog, current.cart, current.known_prices, current.not_merged))
 
     @post("/items", operation_id="addCartItem", status_code=HTTP_200_OK)
     async def add_item(
@@ -118,7 +119,8 @@ class CartController(Controller):
         store: CartStore, catalog: ProductCatalog,
     ) -> Response[CartView]:
         """Add a product (quantities add up). Guests without a token get a new cart and its token."""
-        cart = await _current(request, optional_principal, store)
+        current = await _current(request, optional_principal, store, catalog)
+        cart = current.cart
         # One price lookup serves the checks and the response: the new product and the cart's lines.
         wanted = [line.product_id for line in cart.lines if line.product_id != data.product_id]
         prices = await catalog.prices([data.product_id, *wanted])
@@ -132,7 +134,7 @@ class CartController(Controller):
             updated = await store.add(data.product_id, data.quantity, user_id=optional_principal.user_id)
         else:
             updated = await store.add(data.product_id, data.quantity, guest_cart_id=cart.id)
-        return _respond(await _view(catalog, updated, prices))
+        return _respond(await _view(catalog, updated, prices, current.not_merged))
 
     @patch("/items/{product_id:uuid}", operation_id="changeCartItem")
     async def change_item(
@@ -140,9 +142,10 @@ class CartController(Controller):
         optional_principal: Principal | None, store: CartStore, catalog: ProductCatalog,
     ) -> Response[CartView]:
         """Set a line's quantity (1 to 99; remove the line to go to zero)."""
-        cart_id = await _existing(request, optional_principal, store)
+        cart_id, current = await _existing(request, optional_principal, store, catalog)
         await store.set_quantity(cart_id, product_id, data.quantity)
-        return _respond(await _view(catalog, Cart(cart_id, await store.lines(cart_id))))
+        cart = Cart(cart_id, await store.lines(cart_id))
+        return _respond(await _view(catalog, cart, current.known_prices, current.not_merged))
 
     @delete("/items/{product_id:uuid}", operation_id="removeCartItem", status_code=HTTP_200_OK)
     async def remove_item(
@@ -150,9 +153,10 @@ class CartController(Controller):
         store: CartStore, catalog: ProductCatalog,
     ) -> Response[CartView]:
         """Remove one product's line."""
-        cart_id = await _existing(request, optional_principal, store)
+        cart_id, current = await _existing(request, optional_principal, store, catalog)
         await store.remove(cart_id, product_id)
-        return _respond(await _view(catalog, Cart(cart_id, await store.lines(cart_id))))
+        cart = Cart(cart_id, await store.lines(cart_id))
+        return _respond(await _view(catalog, cart, current.known_prices, current.not_merged))
 
     @delete("/", operation_id="clearCart", status_code=HTTP_200_OK)
     async def clear_cart(
@@ -160,18 +164,21 @@ class CartController(Controller):
         catalog: ProductCatalog,
     ) -> Response[CartView]:
         """Empty the cart."""
-        cart_id = await _existing(request, optional_principal, store)
+        cart_id, current = await _existing(request, optional_principal, store, catalog)
         await store.clear(cart_id)
-        return _respond(await _view(catalog, Cart(cart_id, [])))
+        return _respond(await _view(catalog, Cart(cart_id, []), not_merged=current.not_merged))
 
     @post("/merge", operation_id="mergeGuestCart", status_code=HTTP_200_OK)
     async def merge(
         self, data: MergeCart, principal: Principal, store: CartStore, catalog: ProductCatalog
     ) -> Response[CartView]:
-        """Merge a guest cart (by its token) into the signed-in user's cart; the guest cart is gone after."""
-        if await store.merge_guest(principal.user_id, data.cart_token) is None:
+        """Merge a guest cart (by its token) into the signed-in user's cart; the guest cart is gone after.
+        What fits moves; `not_merged` lists the lines left out (the cart was full, or another currency)."""
+        merge = await merge_guest_cart(store, catalog, principal.user_id, data.cart_token)
+        if merge is None:
             raise NotFound("no guest cart for that token (it may have expired or been merged)")
-        return _respond(await _view(catalog, await store.of_user(principal.user_id)))
+        cart = await store.of_user(principal.user_id)
+        return _respond(await _view(catalog, cart, merge.prices, merge.not_merged))
 
 
 class InternalCartController(Controller):
@@ -194,16 +201,16 @@ class InternalCartController(Controller):
         return {"removed": await store.remove_ordered(user_id, data.order_id, data.lines)}
 
 
-async def _existing(request: Request[Any, Any, Any], principal: Principal | None, store: CartStore) -> UUID:
-    cart = await _current(request, principal, store)
-    if cart.id is None:
+async def _existing(
+    request: Request[Any, Any, Any], principal: Principal | None, store: CartStore, catalog: ProductCatalog
+) -> tuple[UUID, Current]:
+    current = await _current(request, principal, store, catalog)
+    if current.cart.id is None:
         raise NotFound("there is no cart yet")
-    return cart.id
+    return current.cart.id, current
 
 
 def _ensure_same_currency(lines: list[Line], prices: dict[UUID, ProductPrice], currency: str) -> None:
-    currencies = {
-        price.currency for line in lines if (price := prices.get(line.product_id)) is not None and price.active
-    }
+    currencies = live_currencies(lines, prices)
     if currencies and currency not in currencies:
         raise Conflict(f"this cart is priced in {currencies.pop()}; one order has one currency")

@@ -7,7 +7,7 @@ from uuid import UUID
 
 from advanced_alchemy.base import UUIDv7AuditBase
 from advanced_alchemy.types import DateTimeUTC
-from sqlalchemy import ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, Integer, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 
@@ -15,10 +15,13 @@ class Cart(UUIDv7AuditBase):
     """Owned by a user, or by whoever holds the guest token (only its SHA-256 is stored)."""
 
     __tablename__ = "cart"
+    # The purge's lookup of lapsed guest carts (migration 0002).
+    __table_args__ = (Index("ix_cart_expires_at", "expires_at", postgresql_where=text("expires_at IS NOT NULL")),)
 
     user_id: Mapped[UUID | None] = mapped_column(default=None, unique=True)
     guest_token_hash: Mapped[str | None] = mapped_column(String(64), default=None, unique=True)
-    # Guest carts are abandoned often; they lapse, a user's cart does not.
+    # Guest carts are abandoned often; they lapse 30 days after their last change and are purged
+    # (purge.py), a user's cart does not.
     expires_at: Mapped[datetime.datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
 
 

@@ -1,16 +1,17 @@
 """Cart operations on the platform's asyncpg pool: read, add, change, remove, merge, and taking ordered
 lines out. The SQL and why it is safe under concurrency are in `queries`.
 
-Connections come from `Database.read_pool()`, as in the payment service: single statements run in
-autocommit, multi-statement changes in a short explicit transaction, and no connection is held
-while the product service is asked for prices (the controllers call it between statements).
+Connections come from the platform's asyncpg pool (`Database`), as in the payment service: single
+statements run in autocommit, multi-statement changes in a short explicit transaction, and no
+connection is held while the product service is asked for prices (the controllers call it between
+statements).
 """
 
 from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from uuid import UUID
 
@@ -43,6 +44,15 @@ class Cart:
 
 
 NO_CART = Cart(None, [])
+
+
+@dataclass(frozen=True, slots=True)
+class Merged:
+    """A merged guest cart: the user's cart it went into, and its lines that stayed out (the guest
+    cart is deleted either way)."""
+
+    cart_id: UUID
+    left_out: list[Line]
 
 
 def _cart(rows: Sequence[asyncpg.Record]) -> Cart:
@@ -114,22 +124,21 @@ class CartStore:
     async def clear(self, cart_id: UUID) -> None:
         await self.database.fetch(queries.CLEAR, cart_id)
 
-    async def merge_guest(self, user_id: UUID, token: str) -> UUID | None:
-        """Move the token's guest cart into the user's cart (quantities add up, capped) and delete it,
-        atomically; the user's cart id, or None when there is no such live guest cart."""
-        token_hash = hash_token(token)
-        pool = await self.database.read_pool()
-        async with pool.acquire() as conn:
-            # A client may keep sending a token that was merged already: one plain read answers that,
-            # without a transaction's BEGIN and COMMIT round trips.
-            if await conn.fetchval(queries.GUEST_CART_ID, token_hash) is None:
+    async def merge_guest(self, user_id: UUID, token: str, *, leave_out: Collection[UUID] = ()) -> Merged | None:
+        """Move the token's guest cart into the user's cart and delete it, atomically; None when there
+        is no such live guest cart (merged by a concurrent request a moment ago, or lapsed).
+
+        Quantities of a product in both add up (capped); new products move while the cart has room
+        for them (MAX_LINES), oldest first. Products in `leave_out` do not move. The callers read the
+        guest cart first (`of_guest`): a token merged already costs no transaction.
+        """
+        async with self.database.transaction() as conn:
+            guest_id = await conn.fetchval(queries.LOCK_GUEST_CART, hash_token(token))
+            if guest_id is None:
                 return None
-            async with conn.transaction():
-                guest_id = await conn.fetchval(queries.LOCK_GUEST_CART, token_hash)
-                if guest_id is None:  # merged by a concurrent request a moment ago
-                    return None
-                cart_id: UUID = await conn.fetchval(queries.MERGE_INTO_USER, user_id, guest_id)
-                return cart_id
+            cart_id: UUID = await conn.fetchval(queries.OWNER_USER, user_id)
+            rows = await conn.fetch(queries.MERGE_INTO_USER, cart_id, guest_id, list(leave_out))
+        return Merged(cart_id, [Line(row[0], row[1]) for row in rows])
 
     async def remove_ordered(self, user_id: UUID, order_id: UUID, ordered: Sequence[OrderedLine]) -> bool:
         """Take an order's lines out of the user's cart once; False if this order was already applied
@@ -141,8 +150,8 @@ class CartStore:
         for line in ordered:  # one entry per product, so each line changes once
             totals[line.product_id] = totals.get(line.product_id, 0) + line.quantity
         products, quantities = list(totals), list(totals.values())
-        pool = await self.database.read_pool()
-        async with pool.acquire() as conn, conn.transaction():
+        async with self.database.transaction() as conn:
+            # Locks the cart row before the two statements below touch its lines (see queries).
             cart_id = await conn.fetchval(queries.RECORD_CHECKOUT, user_id, order_id)
             if cart_id is None:
                 return False

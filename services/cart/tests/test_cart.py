@@ -5,21 +5,9 @@ import uuid
 from typing import Any
 
 import aiohttp
-import pytest
 
 from commerce_platform.devstack.launcher import Stack
-from commerce_platform.testing import admin_headers, create_category, create_product, new_shopper, problem
-
-
-@pytest.fixture(scope="module")
-async def catalog(stack: Stack, http: aiohttp.ClientSession) -> dict[str, Any]:
-    admin = await admin_headers(http, stack.service_url("user"), stack.admin_email, stack.admin_password)
-    product_url = stack.service_url("product")
-    category = await create_category(http, product_url, admin)
-    shoes = await create_product(http, product_url, admin, category=category, price_cents=4999)
-    socks = await create_product(http, product_url, admin, category=category, price_cents=799)
-    dollars = await create_product(http, product_url, admin, category=category, price_cents=100, currency="USD")
-    return {"admin": admin, "shoes": shoes, "socks": socks, "dollars": dollars, "category": category}
+from commerce_platform.testing import create_product, new_shopper, problem
 
 
 async def test_signed_in_cart_is_priced_by_the_product_service(
