@@ -176,8 +176,32 @@ def _http_exception_handler(request: Request[Any, Any, Any], exc: HTTPException)
     )
 
 
+# Database failures that say nothing about the request: the same request succeeds once the
+# database answers again or the colliding transaction is gone. A 500 would blame the request.
+_CONTENTION = (pg.DeadlockDetectedError, pg.SerializationError)
+_OVERLOAD = (pg.TooManyConnectionsError,)
+_DATABASE_DOWN = (pg.PostgresConnectionError, pg.CannotConnectNowError, pg.AdminShutdownError, pg.CrashShutdownError)
+# Text Postgres cannot store: a NUL character (in a query string, path or JSON body) or one the
+# database encoding lacks. Validation lets both through and they name no bug of ours: the request's fault.
+_UNSTORABLE_TEXT = (pg.CharacterNotInRepertoireError, pg.UntranslatableCharacterError)
+
+
+def _database_cause(exc: BaseException) -> pg.PostgresError | None:
+    """The asyncpg error behind an advanced-alchemy one (through SQLAlchemy's DBAPIError and its
+    adapter), if any: advanced-alchemy files every DBAPIError it does not know as IntegrityError."""
+    seen: BaseException | None = exc
+    for _ in range(6):
+        if seen is None or isinstance(seen, pg.PostgresError):
+            return seen
+        seen = getattr(seen, "orig", None) or seen.__cause__
+    return None
+
+
 def _repository_error_handler(request: Request[Any, Any, Any], exc: RepositoryError) -> Response[dict[str, Any]]:
     # advanced-alchemy's messages can quote SQL and values; clients get a generic sentence.
+    cause = _database_cause(exc)
+    if isinstance(cause, _UNSTORABLE_TEXT + _CONTENTION + _OVERLOAD + _DATABASE_DOWN):
+        return _database_error_handler(request, cause)
     if isinstance(exc, NotFoundError):
         return problem_response(request, status_code=404, problem_type="not-found", title="Not Found",
                                 detail="no such resource")
@@ -191,13 +215,6 @@ def _repository_error_handler(request: Request[Any, Any, Any], exc: RepositoryEr
     return _unhandled_handler(request, exc)
 
 
-# Database failures that say nothing about the request: the same request succeeds once the
-# database answers again or the colliding transaction is gone. A 500 would blame the request.
-_CONTENTION = (pg.DeadlockDetectedError, pg.SerializationError)
-_OVERLOAD = (pg.TooManyConnectionsError,)
-_DATABASE_DOWN = (pg.PostgresConnectionError, pg.CannotConnectNowError, pg.AdminShutdownError, pg.CrashShutdownError)
-
-
 def _unavailable(request: Request[Any, Any, Any], exc: BaseException, *, problem_type: str,
                  detail: str) -> Response[dict[str, Any]]:
     # One line, no traceback: under overload these come by the hundred, and they name no bug.
@@ -208,6 +225,9 @@ def _unavailable(request: Request[Any, Any, Any], exc: BaseException, *, problem
 
 
 def _database_error_handler(request: Request[Any, Any, Any], exc: pg.PostgresError) -> Response[dict[str, Any]]:
+    if isinstance(exc, _UNSTORABLE_TEXT):
+        return problem_response(request, status_code=400, problem_type="unstorable-text", title="Bad Request",
+                                detail="the request contains a character that cannot be stored, such as NUL")
     if isinstance(exc, _CONTENTION):
         return _unavailable(request, exc, problem_type="contention",
                             detail="the change collided with a concurrent one and was not applied; retry it")

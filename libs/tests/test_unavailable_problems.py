@@ -29,6 +29,8 @@ FAILURES: dict[str, BaseException] = {
     "refused": ConnectionRefusedError(111, "Connect call failed ('10.0.0.7', 5432)"),
     "every-address-refused": OSError("Multiple exceptions: [Errno 111] Connect call failed"),
     "pool-timeout": TimeoutError(),
+    # The request's fault: text Postgres cannot store.
+    "nul-character": pg.CharacterNotInRepertoireError('invalid byte sequence for encoding "UTF8": 0x00'),
     # Not infrastructure: bugs stay 500s.
     "unique-violation": pg.UniqueViolationError("duplicate key value violates unique constraint uq_secret"),
     "missing-file": FileNotFoundError(2, "No such file or directory", "/etc/secret.conf"),
@@ -97,6 +99,13 @@ async def test_other_database_and_os_errors_stay_500s(client: AsyncTestClient[Se
     assert response.status_code == 500
     assert "retry-after" not in response.headers
     assert "secret" not in response.text
+
+
+async def test_text_the_database_cannot_store_is_a_400(client: AsyncTestClient[ServiceApp]) -> None:
+    response = await client.get("/v1/users/fail/nul-character")
+    assert response.status_code == 400, response.text
+    assert response.json()["type"] == "https://errors.commerce.dev/unstorable-text"
+    assert "0x00" not in response.text
 
 
 async def test_a_database_that_is_down_is_a_503(client: AsyncTestClient[ServiceApp]) -> None:

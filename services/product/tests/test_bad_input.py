@@ -162,3 +162,13 @@ async def test_unknown_parent_category_is_unprocessable(admin: Any, new_slug: An
 async def test_lookup_rejects_bad_bodies(public: Any) -> None:
     for body in ({"ids": []}, {"ids": ["nope"]}, {}, {"ids": [str(uuid.uuid4())] * 201}):
         (await public.call("POST", "/internal/v1/products/lookup", json=body)).problem(400)
+
+
+async def test_a_nul_character_in_a_body_or_query_is_a_400_and_writes_nothing(
+    admin: Any, public: Any, catalog: Any
+) -> None:
+    shoes = await catalog.category("Shoes")
+    body = catalog.product_body(shoes, name="Kett\x00le")
+    assert (await admin.call("POST", "/v1/products", json=body)).problem(400)["type"].endswith("/unstorable-text")
+    assert (await public.call("GET", "/v1/products", params={"category": shoes})).ok(200)["total"] == 0
+    (await public.call("GET", "/v1/products", params={"q": "\x00"})).problem(400)

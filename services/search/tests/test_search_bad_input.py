@@ -37,3 +37,11 @@ async def test_a_query_of_only_punctuation_is_not_an_error(search_api: Any, new_
     body = await search_api.search(q="!!! & | :*", category=new_token())
 
     assert (body["total"], body["items"]) == (0, [])
+
+
+@pytest.mark.parametrize("params", [{"q": "ket\x00tle"}, {"category": "sh\x00es"}, {"attributes": "color:r\x00ed"}])
+async def test_a_nul_character_is_a_400_problem_not_a_500(search_api: Any, params: dict[str, Any]) -> None:
+    # Postgres cannot store or compare NUL in text; it used to surface as an unhandled 500.
+    problem = (await search_api.get(params)).problem(400)
+
+    assert problem["type"].endswith("/unstorable-text")
