@@ -3,7 +3,8 @@
 Only asymmetric algorithms are accepted, so a token signed with a shared secret (or `alg: none`)
 can never pass, whatever key material an attacker knows. Signature, issuer, audience, expiry and
 issued-at are all required. Keys are cached; an unknown `kid` triggers at most one refetch per
-cooldown, so key rotation works without letting garbage tokens hammer the user service.
+cooldown (counted from the last attempt, failed ones included), so key rotation works without
+letting garbage tokens hammer the user service, even while it is down.
 """
 
 from __future__ import annotations
@@ -42,13 +43,27 @@ KeysFetcher = Callable[[], Awaitable[dict[str, Any]]]
 
 
 class KeySet:
-    """Verification keys by `kid`, refreshed from a JWKS document."""
+    """Verification keys by `kid`, refreshed from a JWKS document.
 
-    def __init__(self, fetch_jwks: KeysFetcher, *, cache_seconds: float = 300.0) -> None:
+    The refetch cooldown runs from the last *attempt*, failed or not: while the issuer is down or
+    slow, tokens with unknown `kid`s (anyone can mint those) cost at most one fetch per cooldown
+    instead of one per request, each queued behind the lock for up to the HTTP timeout.
+    """
+
+    def __init__(
+        self,
+        fetch_jwks: KeysFetcher,
+        *,
+        cache_seconds: float = 300.0,
+        refetch_cooldown_seconds: float = REFETCH_COOLDOWN_SECONDS,
+    ) -> None:
         self._fetch = fetch_jwks
         self._cache_seconds = cache_seconds
+        self._cooldown = refetch_cooldown_seconds
         self._keys: dict[str, jwt.PyJWK] = {}
-        self._fetched_at = float("-inf")
+        self._fetched_at = float("-inf")  # last successful load
+        self._attempted_at = float("-inf")  # last fetch, successful or not
+        self._failure: Exception | None = None  # why the last fetch failed, if it did
         self._lock = asyncio.Lock()
         self.generation = 0
 
@@ -62,25 +77,40 @@ class KeySet:
             # A key was withdrawn: tokens verified with it earlier must be checked again.
             self.generation += 1
         self._keys = keys
-        self._fetched_at = time.monotonic()
+        self._fetched_at = self._attempted_at = time.monotonic()
+        self._failure = None
 
     async def key_for(self, kid: str) -> jwt.PyJWK | None:
-        seen = self._fetched_at
-        age = time.monotonic() - seen
         key = self._keys.get(kid)
-        if key is not None and age < self._cache_seconds:
+        now = time.monotonic()
+        if key is not None and now - self._fetched_at < self._cache_seconds:
             return key
-        if key is None and age < REFETCH_COOLDOWN_SECONDS:
-            return None  # fetched moments ago and the kid was not there: do not hammer the issuer
+        if key is not None and self._lock.locked():
+            return key  # a refresh is in flight: a stale but known key now beats waiting for it
+        if now - self._attempted_at < self._cooldown:
+            return self._outcome(kid)  # tried moments ago, maybe in vain: do not hammer the issuer
+        attempted = self._attempted_at
         async with self._lock:
-            if self._fetched_at == seen:  # nobody refreshed while we waited for the lock
-                try:
-                    self.load(await self._fetch())
-                except Exception as exc:
-                    if key is not None:
-                        return key  # a stale but known key beats an outage
-                    raise DependencyUnavailable("cannot fetch signing keys from the user service") from exc
-        return self._keys.get(kid)
+            if self._attempted_at == attempted:  # nobody tried while we waited for the lock
+                await self._refresh()
+        return self._outcome(kid)
+
+    async def _refresh(self) -> None:
+        try:
+            self.load(await self._fetch())
+        except Exception as exc:
+            # Stamped only once the attempt is over: a fetch cancelled half-way (its client left)
+            # says nothing, and the next caller tries again.
+            self._failure = exc
+            self._attempted_at = time.monotonic()
+
+    def _outcome(self, kid: str) -> jwt.PyJWK | None:
+        """The key as the last attempt left it: a stale but known key beats an outage; an unknown
+        one during an outage is the issuer's fault (503), not the token's (401)."""
+        key = self._keys.get(kid)
+        if key is None and self._failure is not None:
+            raise DependencyUnavailable("cannot fetch signing keys from the user service") from self._failure
+        return key
 
 
 class TokenVerifier:

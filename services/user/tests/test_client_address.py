@@ -32,4 +32,8 @@ def test_client_address(forwarded_for: str | None, hops: int, expected: str) -> 
 
 
 def test_throttle_keys_ignore_email_case() -> None:
-    assert LoginAttempt("Ann@Example.com", "::1").email_key == LoginAttempt(" ann@example.com", "::1").email_key
+    assert LoginAttempt("Ann@Example.com", "::1").account_key == LoginAttempt(" ann@example.com", "::1").account_key
+
+
+def test_each_address_has_its_own_count_for_an_account() -> None:
+    assert LoginAttempt("ann@example.com", "::1").account_key != LoginAttempt("ann@example.com", "::2").account_key

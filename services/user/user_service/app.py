@@ -8,10 +8,11 @@ from litestar import Litestar
 
 from commerce_platform.service_app import ServiceDefinition, create_service_app
 from user_service.api import CONTROLLERS
+from user_service.bootstrap import bootstrap_admin
 from user_service.dependencies import DEPENDENCIES
 from user_service.housekeeping import housekeeping_worker
 from user_service.settings import UserSettings
-from user_service.startup import bootstrap_admin, prepare_credentials
+from user_service.startup import prepare_credentials
 from user_service.tokens import own_key_set
 
 

@@ -48,7 +48,7 @@ class Authenticator:
         else:
             known = True
         attempt = LoginAttempt(email=email, client=client)
-        await self.throttle.count_attempt(attempt)
+        await self.throttle.count_login(attempt)
         user = await self.users.find_by_email(email) if known else None
         # Hand the connection back before the slow part: a burst of logins queued on the Argon2
         # workers must not hold the whole pool while they wait.
@@ -65,7 +65,7 @@ class Authenticator:
             # at hand now, so upgrade it now.
             user.password_hash = await self.passwords.hash(password)
             await self.users.update(user)
-        await self.throttle.forgive(attempt)
+        await self.throttle.forgive_login(attempt)
         return await self._start(user, family_id=uuid.uuid4())
 
     async def refresh(self, refresh_token: str) -> TokenPair:

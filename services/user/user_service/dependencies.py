@@ -7,6 +7,7 @@ from litestar.datastructures import State
 from litestar.di import Provide
 
 from user_service.accounts import Accounts
+from user_service.administration import AccountAdministration
 from user_service.authentication import Authenticator
 from user_service.passwords import PasswordHashing
 from user_service.rate_limit import LoginThrottle
@@ -41,7 +42,12 @@ def provide_authenticator(
 
 
 def provide_accounts(users: UserService, refresh_tokens: RefreshTokenService, state: State) -> Accounts:
-    return Accounts(users=users, refresh_tokens=refresh_tokens, passwords=provide_passwords(state))
+    throttle: LoginThrottle = state["login_throttle"]
+    return Accounts(users=users, refresh_tokens=refresh_tokens, passwords=provide_passwords(state), throttle=throttle)
+
+
+def provide_administration(users: UserService, refresh_tokens: RefreshTokenService) -> AccountAdministration:
+    return AccountAdministration(users=users, refresh_tokens=refresh_tokens)
 
 
 DEPENDENCIES: dict[str, Provide] = {
@@ -51,4 +57,5 @@ DEPENDENCIES: dict[str, Provide] = {
     "refresh_tokens": Provide(create_service_provider(RefreshTokenService)),
     "authenticator": Provide(provide_authenticator, sync_to_thread=False),
     "accounts": Provide(provide_accounts, sync_to_thread=False),
+    "administration": Provide(provide_administration, sync_to_thread=False),
 }

@@ -70,8 +70,9 @@ class RefreshToken(UUIDv7AuditBase):
 
 
 class LoginThrottle(DefaultBase):
-    """Failed logins counted per key (`email:…` or `client:…`) in a fixed window. Every replica
-    updates the same row with one atomic upsert, so the limit holds across replicas."""
+    """Failed attempts counted per key (`account:<email>|<client>`, `client:…`, `password-check:<user id>`)
+    in a fixed window. Every replica updates the same row with one atomic upsert, so the limit holds
+    across replicas."""
 
     __tablename__ = "login_throttle"
 

@@ -11,6 +11,8 @@ from typing import TypeVar
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from commerce_platform.errors import ProblemError
+
 MIN_LENGTH = 10
 MAX_LENGTH = 128
 # A local part this short ("a@…") would forbid half the alphabet, so it is not checked.
@@ -48,14 +50,53 @@ def _character_kinds(password: str) -> int:
     return kinds
 
 
+class HashingBusy(ProblemError):
+    """The hashing queue is full: answer at once, and let the client come back in a moment."""
+
+    status_code = 503
+    problem_type = "overloaded"
+
+    def __init__(self) -> None:
+        super().__init__("too many password checks in progress; retry shortly", headers={"Retry-After": "1"})
+
+
 class PasswordHashing:
     """Argon2id hashes; every call runs on a small dedicated pool so a burst of logins queues up
-    instead of blocking the event loop or allocating 64 MiB per concurrent request."""
+    instead of blocking the event loop or allocating 64 MiB per concurrent request.
 
-    def __init__(self, *, time_cost: int, memory_kib: int, parallelism: int, workers: int) -> None:
+    The queue is bounded too: past `max_pending` calls in flight (running or waiting) the next one
+    is refused with HashingBusy (503). Hashing a new password (sign-up, password change) may use
+    only `max_pending_new` of those places, so a flood of unauthenticated sign-ups cannot fill the
+    queue that logins wait in.
+    """
+
+    def __init__(
+        self,
+        *,
+        time_cost: int,
+        memory_kib: int,
+        parallelism: int,
+        workers: int,
+        max_pending: int = 64,
+        max_pending_new: int = 16,
+    ) -> None:
         self._hasher = PasswordHasher(time_cost=time_cost, memory_cost=memory_kib, parallelism=parallelism)
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="argon2")
         self._dummy_hash: str | None = None
+        self._max_pending = max_pending
+        self._max_pending_new = min(max_pending_new, max_pending)
+        self._pending = 0
+        self._pending_new = 0
+
+    async def hash_new(self, password: str) -> str:
+        """Hash a password being set (sign-up, password change): the bounded share of the queue."""
+        if self._pending_new >= self._max_pending_new:
+            raise HashingBusy
+        self._pending_new += 1
+        try:
+            return await self.hash(password)
+        finally:
+            self._pending_new -= 1
 
     async def hash(self, password: str) -> str:
         return await self._run(self._hasher.hash, password)
@@ -83,4 +124,12 @@ class PasswordHashing:
             return False
 
     async def _run(self, fn: Callable[..., T], *args: str) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
+        # One event loop owns the counters, so checking and counting need no lock. A caller that is
+        # cancelled gives its place back at once, although its hash still runs to the end.
+        if self._pending >= self._max_pending:
+            raise HashingBusy
+        self._pending += 1
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
+        finally:
+            self._pending -= 1

@@ -1,12 +1,14 @@
-"""Login throttling per email and per client address, counted in Postgres so replicas share it."""
+"""Failed-attempt throttling (sign-in, and the current-password check of a password change), counted
+in Postgres so replicas share it."""
 
 from __future__ import annotations
 
 import ipaddress
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+from uuid import UUID
 
 from litestar import Request
 from sqlalchemy import text
@@ -31,8 +33,8 @@ _COUNT_ATTEMPT = text(
 )
 _FORGIVE = text(
     """
-    WITH forgiven_email AS (DELETE FROM login_throttle WHERE key = :email_key)
-    UPDATE login_throttle SET failures = greatest(failures - 1, 0) WHERE key = :client_key
+    WITH cleared AS (DELETE FROM login_throttle WHERE key = ANY(CAST(:cleared AS text[])))
+    UPDATE login_throttle SET failures = greatest(failures - 1, 0) WHERE key = ANY(CAST(:decremented AS text[]))
     """
 )
 
@@ -45,45 +47,75 @@ class LoginAttempt:
     client: str
 
     @property
-    def email_key(self) -> str:
-        return f"email:{self.email.strip().lower()}"
+    def account_key(self) -> str:
+        # Keyed on the pair, not the email alone: failures from one address must not lock the
+        # owner out from another (anyone could otherwise keep any account locked for free).
+        return f"account:{self.email.strip().lower()}|{self.client}"
 
     @property
     def client_key(self) -> str:
         return f"client:{self.client}"
 
 
+def password_check_key(user_id: UUID) -> str:
+    """The current-password check of one account: only a holder of its access token can fail it."""
+    return f"password-check:{user_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class ThrottleLimits:
+    """Failures allowed per window: per (account, address), per address across accounts, and per
+    account for the current-password check of a password change."""
+
+    per_account_and_client: int
+    per_client: int
+    per_password_check: int
+    window_seconds: int
+
+
 class LoginThrottle:
-    """At most `per_email` failed logins per account and `per_client` per address in each window.
+    """Counts failed attempts per key in fixed windows and refuses with 429 past the key's limit.
 
     An attempt is counted before the password is checked and forgiven when it succeeds, so
     concurrent guesses cannot all slip through between a check and a write. The counts live in
     their own short transactions: they must stick even though the failed request rolls back.
     """
 
-    def __init__(self, database: Database, *, per_email: int, per_client: int, window_seconds: int) -> None:
+    def __init__(self, database: Database, limits: ThrottleLimits) -> None:
         self.database = database
-        self.limits = {"email": per_email, "client": per_client}
-        self.window_seconds = window_seconds
+        self.limits = limits
 
-    async def count_attempt(self, attempt: LoginAttempt) -> None:
-        """Count the attempt; raise 429 with Retry-After if the account or the address is over its limit."""
+    async def count_login(self, attempt: LoginAttempt) -> None:
+        """Count a sign-in; 429 if this address failed too often on this account, or on any."""
+        limits = {attempt.account_key: self.limits.per_account_and_client, attempt.client_key: self.limits.per_client}
+        await self._count(limits)
+
+    async def forgive_login(self, attempt: LoginAttempt) -> None:
+        """A success clears the pair's count and takes this attempt off the address's."""
+        await self._forgive(cleared=[attempt.account_key], decremented=[attempt.client_key])
+
+    async def count_password_check(self, user_id: UUID) -> None:
+        """Count a current-password check; 429 past the limit, so a stolen access token cannot be
+        used to guess the password it does not know."""
+        await self._count({password_check_key(user_id): self.limits.per_password_check})
+
+    async def forgive_password_check(self, user_id: UUID) -> None:
+        await self._forgive(cleared=[password_check_key(user_id)], decremented=[])
+
+    async def _count(self, limits: Mapping[str, int]) -> None:
         async with self.database.engine.begin() as conn:
             result = await conn.execute(
-                _COUNT_ATTEMPT, {"keys": [attempt.email_key, attempt.client_key], "window": float(self.window_seconds)}
+                _COUNT_ATTEMPT, {"keys": list(limits), "window": float(self.limits.window_seconds)}
             )
             rows: Sequence[Any] = result.all()
-        blocked = [row for row in rows if row.failures > self.limits[row.key.partition(":")[0]]]
+        blocked = [row for row in rows if row.failures > limits[row.key]]
         if blocked:
             wait = max(math.ceil(float(row.seconds_left)) for row in blocked)
-            raise TooManyRequests(
-                "too many failed sign-in attempts; try again later", retry_after_seconds=max(1, wait)
-            )
+            raise TooManyRequests("too many failed attempts; try again later", retry_after_seconds=max(1, wait))
 
-    async def forgive(self, attempt: LoginAttempt) -> None:
-        """A successful login clears the account's count and takes this attempt off the address's."""
+    async def _forgive(self, *, cleared: list[str], decremented: list[str]) -> None:
         async with self.database.engine.begin() as conn:
-            await conn.execute(_FORGIVE, {"email_key": attempt.email_key, "client_key": attempt.client_key})
+            await conn.execute(_FORGIVE, {"cleared": cleared, "decremented": decremented})
 
 
 def client_address(request: Request[Any, Any, Any], *, trusted_hops: int) -> str:

@@ -16,12 +16,19 @@ class UserSettings(PlatformSettings, kw_only=True, frozen=True):
     jwt_private_key_file: str | None = None
     access_token_ttl_seconds: int = 900
     refresh_token_ttl_seconds: int = THIRTY_DAYS
+    # The admin created at start. An account that already has this email is promoted only if this
+    # password verifies against its hash: sign-up is open and unverified, so whoever took the
+    # address first must not become admin (the start logs a warning and leaves it alone).
     bootstrap_admin_email: str | None = None
     bootstrap_admin_password: str | None = None
-    # Failed logins allowed per window, per email and per client address.
-    login_max_failures_per_email: int = 5
+    # Failed logins allowed per window: per (email, client address) pair, so nobody can lock an
+    # account for everyone else; and, looser, per client address across emails, against spraying.
+    login_max_failures_per_email_and_client: int = 5
     login_max_failures_per_client: int = 30
     login_failure_window_seconds: int = 900
+    # Wrong `current_password`s allowed per account and window on a password change: without a
+    # limit a stolen access token could guess the password it does not know (same window).
+    password_check_max_failures: int = 5
     # Proxies in front of the service that append to X-Forwarded-For (the ALB, or the local gateway).
     # The client is the entry that many places from the right: entries further left are whatever
     # the client sent, and would let it pick a fresh address for every guess. 0: use the TCP peer.
@@ -36,3 +43,8 @@ class UserSettings(PlatformSettings, kw_only=True, frozen=True):
     # Hashing is CPU- and memory-heavy: bound how many run at once so a login burst cannot starve the
     # event loop or take 64 MiB per concurrent request.
     password_hash_workers: int = 2
+    # And bound how many may wait (running ones included): past that a request gets 503 with
+    # Retry-After at once instead of queueing for seconds. Hashing a new password (sign-up, password
+    # change) may take only a share of the queue, so a flood of sign-ups leaves room for logins.
+    password_hash_max_pending: int = 64
+    password_hash_max_pending_new: int = 16

@@ -7,12 +7,11 @@ from uuid import UUID
 
 from litestar import Controller, get, patch
 from litestar.params import Parameter
-from msgspec import UNSET
 
-from commerce_platform.auth import admin_guard
-from commerce_platform.errors import NotFound
+from commerce_platform.auth import Principal
+from user_service.administration import AccountAdministration
 from user_service.api.views import profile_of
-from user_service.models import User
+from user_service.guards import current_admin_guard
 from user_service.schemas import AccountAdminUpdate, UserPage, UserProfile
 from user_service.services import UserService
 
@@ -22,7 +21,8 @@ MAX_PAGE_SIZE = 100
 class UserAdminController(Controller):
     path = "/v1/users"
     tags = ["admin"]
-    guards = [admin_guard]
+    # The account row, not only the token's role claim: see current_admin_guard.
+    guards = [current_admin_guard]
     security = [{"BearerToken": []}]
 
     @get("", operation_id="listUsers")
@@ -37,13 +37,10 @@ class UserAdminController(Controller):
         return UserPage(items=[profile_of(u) for u in accounts], total=total, page=page, page_size=page_size)
 
     @patch("/{user_id:uuid}", operation_id="updateAccount")
-    async def update_account(self, user_id: UUID, data: AccountAdminUpdate, users: UserService) -> UserProfile:
-        """Deactivate or reactivate an account, or change its role (admin only)."""
-        user = await users.get_one_or_none(User.id == user_id)
-        if user is None:
-            raise NotFound("no such account")
-        if data.is_active is not UNSET:
-            user.is_active = data.is_active
-        if data.role is not UNSET:
-            user.role = data.role
-        return profile_of(await users.update(user))
+    async def update_account(
+        self, user_id: UUID, data: AccountAdminUpdate, principal: Principal, administration: AccountAdministration
+    ) -> UserProfile:
+        """Deactivate or reactivate an account, or change its role (admin only). Either change signs
+        the account out everywhere; 409 for removing oneself or the last active administrator."""
+        user = await administration.update(caller_id=principal.user_id, target_id=user_id, change=data)
+        return profile_of(user)
