@@ -101,7 +101,10 @@ class Database:
             pool_pre_ping=False,
             pool_recycle=1800,
             # Waiting longer than a client would is pointless: fail fast as a 503 the client can retry.
-            pool_timeout=10,
+            pool_timeout=acquire_timeout,
+            # Errors quote their statement's parameters otherwise, and error logs would then carry
+            # emails, password hashes and addresses.
+            hide_parameters=True,
             connect_args=connect_args,
         )
         self._pool_size = request_connections + worker_connections

@@ -45,3 +45,18 @@ async def test_busy_workers_leave_the_request_connections_free(stack: Any) -> No
             task.cancel()
         await asyncio.gather(*workers, return_exceptions=True)
         await database.close()
+
+
+async def test_engine_errors_do_not_quote_their_parameters(stack: Any) -> None:
+    # Error logs of the ORM path would otherwise carry emails, password hashes and addresses.
+    from sqlalchemy import text
+    from sqlalchemy.exc import DBAPIError
+
+    database = Database(stack.admin_database_url, schema="public", application_name="pool-tests")
+    try:
+        async with database.engine.connect() as conn:
+            with pytest.raises(DBAPIError) as raised:
+                await conn.execute(text("SELECT CAST(:secret AS text), 1 / 0"), {"secret": "hunter2-secret"})
+        assert "hunter2-secret" not in str(raised.value)
+    finally:
+        await database.close()
