@@ -41,22 +41,37 @@ def bearer(token: str) -> dict[str, str]:
     return {"authorization": f"Bearer {token}"}
 
 
+async def _post_honouring_retry_after(
+    http: aiohttp.ClientSession, url: str, payload: dict[str, Any], *, attempts: int = 20
+) -> tuple[int, dict[str, Any]]:
+    """POST as a well-behaved client does: a 503 with Retry-After (the user service bounds its password
+    hashing queue, so a burst of sign-ups is told to come back) is retried after the wait it asks for."""
+    for _ in range(attempts - 1):
+        async with http.post(url, json=payload) as resp:
+            body: dict[str, Any] = await resp.json(content_type=None)
+            retry_after = resp.headers.get("Retry-After")
+            if resp.status != 503 or retry_after is None:
+                return resp.status, body
+        await asyncio.sleep(float(retry_after))
+    async with http.post(url, json=payload) as resp:
+        return resp.status, await resp.json(content_type=None)
+
+
 async def login(http: aiohttp.ClientSession, user_url: str, email: str, password: str) -> dict[str, Any]:
-    async with http.post(f"{user_url}/v1/auth/login", json={"email": email, "password": password}) as resp:
-        body: dict[str, Any] = await resp.json(content_type=None)
-        assert resp.status == 200, body
-        return body
+    status, body = await _post_honouring_retry_after(
+        http, f"{user_url}/v1/auth/login", {"email": email, "password": password}
+    )
+    assert status == 200, body
+    return body
 
 
 async def new_shopper(http: aiohttp.ClientSession, user_url: str, *, name: str = "Test Shopper") -> Shopper:
     """Register a fresh user with a unique email and sign in."""
     email = f"shopper-{uuid.uuid4().hex[:12]}@example.com"
-    async with http.post(
-        f"{user_url}/v1/auth/register",
-        json={"email": email, "password": DEFAULT_PASSWORD, "full_name": name},
-    ) as resp:
-        body = await resp.json(content_type=None)
-        assert resp.status == 201, body
+    status, body = await _post_honouring_retry_after(
+        http, f"{user_url}/v1/auth/register", {"email": email, "password": DEFAULT_PASSWORD, "full_name": name}
+    )
+    assert status == 201, body
     tokens = await login(http, user_url, email, DEFAULT_PASSWORD)
     return Shopper(email=email, password=DEFAULT_PASSWORD, token=tokens["access_token"], user_id=body["id"])
 
