@@ -13,6 +13,7 @@ import pulumi_aws as aws
 from commerce_infra.config import StackConfig
 from commerce_infra.network import Network
 from commerce_infra.passwords import derive_password
+from commerce_infra.policy_documents import assume_role
 from commerce_infra.security_groups import POSTGRES_PORT, SecurityGroups
 from commerce_platform.routing import SERVICES, ServiceRoute
 
@@ -63,7 +64,11 @@ def _credentials(username: str, password: pulumi.Output[str]) -> pulumi.Output[s
 
 
 def build_database(
-    cfg: StackConfig, network: Network, groups: SecurityGroups, routes: Iterable[ServiceRoute] = SERVICES
+    cfg: StackConfig,
+    network: Network,
+    groups: SecurityGroups,
+    account_id: pulumi.Input[str],
+    routes: Iterable[ServiceRoute] = SERVICES,
 ) -> Database:
     routes = tuple(routes)
     n, db = cfg.naming, cfg.database
@@ -126,13 +131,9 @@ def build_database(
 
     proxy_role = aws.iam.Role(
         n.name("rds-proxy"),
-        assume_role_policy=json.dumps(
-            {
-                "Version": "2012-10-17",
-                "Statement": [
-                    {"Effect": "Allow", "Principal": {"Service": "rds.amazonaws.com"}, "Action": "sts:AssumeRole"}
-                ],
-            }
+        # Confused-deputy guard as on the task roles: this role reads every database credential.
+        assume_role_policy=pulumi.Output.from_input(account_id).apply(
+            lambda acct: json.dumps(assume_role("rds.amazonaws.com", source_account=acct))
         ),
     )
     secret_arns = [admin_secret.arn, *(s.arn for s in credentials.values())]

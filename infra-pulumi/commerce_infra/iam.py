@@ -1,5 +1,6 @@
-"""Per-service IAM roles: a task role with only what the routing table says the service does, and
-an execution role that can pull only its image, write only its logs and read only its secrets."""
+"""Per-service IAM roles: a task role with only what the routing table says the service does (no
+secrets), and an execution role that can pull only its image, write only its logs and inject only
+its secrets."""
 
 from __future__ import annotations
 
@@ -87,15 +88,14 @@ def build_service_roles(
     aws.iam.RolePolicy(
         n.name("task", route.name),
         role=task.id,
-        policy=pulumi.Output.all(own_topics, own_queues, list(secret_arns), ses_identity_arn).apply(
+        policy=pulumi.Output.all(own_topics, own_queues, ses_identity_arn).apply(
             lambda a: json.dumps(
                 document(
                     task_role_statements(
                         route,
                         topic_arns=a[0],
                         queue_arns=a[1],
-                        secret_arns=a[2],
-                        ses_identity_arn=a[3],
+                        ses_identity_arn=a[2],
                         ses_from_address=cfg.ses_from_address or None,
                     )
                 )

@@ -17,6 +17,12 @@ from commerce_platform.event_topology import QUEUES, TOPICS, Queue, Topic
 # A dead letter is kept for the maximum SQS allows, long enough to notice, fix and redrive.
 DEAD_LETTER_RETENTION_SECONDS = 14 * 24 * 3600
 QUEUE_RETENTION_SECONDS = 4 * 24 * 3600
+# Events carry customers' emails and addresses, so topics are encrypted at rest with the AWS-managed
+# SNS key. Its key policy lets any principal of this account use it through SNS, so publishers need
+# no KMS rights in their task roles; SNS decrypts before it delivers, and the queues use SSE-SQS (no
+# KMS key policy involved), so delivery to them keeps working. The alarms topic stays unencrypted:
+# CloudWatch cannot publish to a topic under this key (observability.py).
+TOPIC_KMS_KEY = "alias/aws/sns"
 
 
 @dataclass(frozen=True)
@@ -33,7 +39,10 @@ def _redrive_json(dead_letter_arn: pulumi.Output[str], max_receive_count: int) -
 def build_messaging(
     naming: StackNaming, topics: Iterable[Topic] = TOPICS, queues: Iterable[Queue] = QUEUES
 ) -> Messaging:
-    sns_topics = {t.name: aws.sns.Topic(naming.name("topic", t.name), name=naming.topic(t.name)) for t in topics}
+    sns_topics = {
+        t.name: aws.sns.Topic(naming.name("topic", t.name), name=naming.topic(t.name), kms_master_key_id=TOPIC_KMS_KEY)
+        for t in topics
+    }
     sqs_queues: dict[str, aws.sqs.Queue] = {}
     dead_letters: dict[str, aws.sqs.Queue] = {}
     for q in queues:

@@ -161,6 +161,8 @@ def build_observability(
 ) -> Observability:
     routes = tuple(routes)
     n, limits = cfg.naming, cfg.alarms
+    # Not encrypted like the event topics: CloudWatch cannot publish to a topic under alias/aws/sns,
+    # and alarms carry no customer data.
     topic = aws.sns.Topic(n.name("alarms"), name=n.name("alarms"))
     if limits.email:
         # SNS mails a confirmation link first; nothing arrives until it is clicked.

@@ -32,6 +32,7 @@ SQS_CONSUME_ACTIONS = (
     "sqs:ReceiveMessage",
     "sqs:DeleteMessage",
     "sqs:ChangeMessageVisibility",
+    # Also /ready's broker check of a consumer (commerce_platform.aws.ping).
     "sqs:GetQueueAttributes",
     "sqs:GetQueueUrl",
 )
@@ -62,18 +63,18 @@ def task_role_statements(
     *,
     topic_arns: Mapping[str, str],
     queue_arns: Mapping[str, str],
-    secret_arns: Sequence[str],
     ses_identity_arn: str | None,
     ses_from_address: str | None,
 ) -> list[Statement]:
-    """What a running service may call: its topics, its queues, its secrets, SES if it mails, X-Ray."""
+    """What a running service may call: its topics, its queues, SES if it mails, SMS if it texts, X-Ray."""
     statements: list[Statement] = []
     if route.publishes:
         statements.append(
             {
                 "Sid": "PublishOwnTopics",
                 "Effect": "Allow",
-                "Action": ["sns:Publish"],
+                # GetTopicAttributes: /ready's broker check of a publisher (commerce_platform.aws.ping).
+                "Action": ["sns:Publish", "sns:GetTopicAttributes"],
                 "Resource": [topic_arns[t] for t in route.publishes],
             }
         )
@@ -118,15 +119,8 @@ def task_role_statements(
                 "NotResource": ["arn:aws:sns:*:*:*"],
             }
         )
-    if secret_arns:
-        statements.append(
-            {
-                "Sid": "ReadOwnSecrets",
-                "Effect": "Allow",
-                "Action": ["secretsmanager:GetSecretValue"],
-                "Resource": list(secret_arns),
-            }
-        )
+    # No Secrets Manager: ECS injects the secrets at start with the execution role, and nothing reads
+    # them at runtime, so stolen task credentials cannot fetch the signing key or the Stripe keys.
     statements.append({"Sid": "WriteTraces", "Effect": "Allow", "Action": list(XRAY_WRITE_ACTIONS), "Resource": "*"})
     return statements
 

@@ -1,7 +1,8 @@
 """Security groups chained internet -> ALB -> services -> RDS Proxy -> database, and nothing else.
 
 Every rule is its own resource that names its peer group, so a test can read the whole graph, and
-a service that `calls` another (routing table) is the only extra edge between services.
+a service's `http_peers` (routing table: its `calls` plus the token issuer) are the only extra edges
+between services.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ class SecurityGroups:
 
 
 def callers_of(route: ServiceRoute, routes: Iterable[ServiceRoute] = SERVICES) -> list[ServiceRoute]:
-    return [r for r in routes if route.name in r.calls]
+    return [r for r in routes if route.name in r.http_peers]
 
 
 class _Rules:
@@ -111,7 +112,7 @@ def build_security_groups(
         # ALB -> service on its routing-table port (traffic and /health checks).
         rules.egress(f"alb-{route.name}", alb, route.port, peer=sg, description=f"to {route.name}")
         rules.ingress(f"{route.name}-alb", sg, route.port, peer=alb, description="from the ALB")
-        # service -> service only where the routing table says it calls.
+        # service -> service only where the routing table says it calls, or fetches signing keys.
         for caller in callers_of(route, routes):
             rules.ingress(
                 f"{route.name}-{caller.name}",

@@ -36,7 +36,7 @@ def build(cfg: StackConfig | None = None) -> dict[str, FargateService]:
     build_interface_endpoints(cfg, network, groups)
     repositories = build_repositories(cfg)
     messaging = build_messaging(n)
-    database = build_database(cfg, network, groups)
+    database = build_database(cfg, network, groups, account_id)
     app_secrets = build_app_secrets(cfg)
     sender = build_email_identity(cfg)
     lb = build_load_balancer(cfg, network, groups)

@@ -27,7 +27,18 @@ class AwsClients:
         config = _BOTO_CONFIG if retry else _NO_RETRY_CONFIG
         return self.session.client(service_name, endpoint_url=self.endpoint_url, config=config)
 
-    async def ping(self) -> None:
-        """Raise unless the message broker answers (used by /ready)."""
-        async with self.client("sqs") as sqs:
-            await sqs.list_queues(MaxResults=1)
+    async def ping(self, *, queue_url: str | None = None, topic_arn: str | None = None) -> None:
+        """Raise unless the message broker answers (used by /ready).
+
+        Reads an attribute of the service's own queue (consumers) or topic (publishers): actions
+        its task role holds on exactly those resources (policy_documents.task_role_statements).
+        A listing such as sqs:ListQueues would need Resource "*", and no role has it.
+        """
+        if queue_url is not None:
+            async with self.client("sqs") as sqs:
+                await sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])
+        elif topic_arn is not None:
+            async with self.client("sns") as sns:
+                await sns.get_topic_attributes(TopicArn=topic_arn)
+        else:
+            raise ValueError("ping needs the service's own queue_url or topic_arn")

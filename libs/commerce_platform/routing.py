@@ -10,6 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 GATEWAY_PORT = 8080
+# Every service verifies bearer tokens against this service's JWKS (settings.resolved_jwks_url), so
+# every other one reaches it over HTTP whether or not its `calls` name it.
+TOKEN_ISSUER = "user"
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,8 +33,16 @@ class ServiceRoute:
     sends_email: bool = False
     # Only services that text customers get sns:Publish to phone numbers.
     sends_sms: bool = False
-    # Other services this one calls over HTTP (for service URLs, security groups and IAM).
+    # Other services this one calls over HTTP for its own work; see `http_peers` for the full set.
     calls: tuple[str, ...] = field(default=())
+
+    @property
+    def http_peers(self) -> tuple[str, ...]:
+        """Every service this one reaches over HTTP (security groups): its `calls`, plus the token
+        issuer for signing keys, which the issuer itself does not fetch over HTTP."""
+        if self.name == TOKEN_ISSUER or TOKEN_ISSUER in self.calls:
+            return self.calls
+        return (*self.calls, TOKEN_ISSUER)
 
     @property
     def package(self) -> str:

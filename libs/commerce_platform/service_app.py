@@ -106,7 +106,7 @@ def create_service_app(
     aws = AwsClients(region=settings.aws_region, endpoint_url=settings.aws_endpoint_url)
     readiness: dict[str, ReadinessCheck] = {"database": database.ping}
     if route.publishes or route.consumes:
-        readiness["broker"] = aws.ping
+        readiness["broker"] = _broker_check(aws, route, settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -211,6 +211,19 @@ def _initial_state(
     from litestar.datastructures import State
 
     return State({"readiness_checks": readiness, "database": database, "aws": aws, "settings": settings})
+
+
+def _broker_check(aws: AwsClients, route: ServiceRoute, settings: PlatformSettings) -> ReadinessCheck:
+    """Ping the broker through the service's own first queue, else its own first topic."""
+
+    async def check() -> None:
+        if route.consumes:
+            # Resolved here: a missing SQS_QUEUE_URL_PREFIX fails readiness, not the app's start.
+            await aws.ping(queue_url=settings.queue_url(route.consumes[0]))
+        else:
+            await aws.ping(topic_arn=settings.topic_arn(route.publishes[0]))
+
+    return check
 
 
 def _jwks_key_set(settings: PlatformSettings, user_service: ServiceClient) -> KeySet:

@@ -2,7 +2,7 @@
 
 from commerce_platform.event_topology import QUEUES, TOPICS
 from commerce_platform.events.catalog import EVENT_TYPES
-from commerce_platform.routing import GATEWAY_PORT, SERVICES, route_for_path, service
+from commerce_platform.routing import GATEWAY_PORT, SERVICES, TOKEN_ISSUER, route_for_path, service
 
 
 def test_ports_schemas_and_prefixes_are_unique() -> None:
@@ -50,3 +50,12 @@ def test_event_catalog_matches_topics() -> None:
         assert type_name in topic.event_types
     declared = {e for t in TOPICS for e in t.event_types}
     assert declared == set(EVENT_TYPES)
+
+
+def test_every_service_but_the_issuer_reaches_it_for_signing_keys() -> None:
+    # The security groups follow `http_peers`: without the issuer there, JWKS fetches time out in AWS.
+    assert service(TOKEN_ISSUER).http_peers == service(TOKEN_ISSUER).calls
+    for route in SERVICES:
+        if route.name != TOKEN_ISSUER:
+            assert route.http_peers.count(TOKEN_ISSUER) == 1, route.name
+            assert set(route.calls) <= set(route.http_peers)

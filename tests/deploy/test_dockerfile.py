@@ -78,6 +78,13 @@ def test_final_stage_runs_as_non_root_with_healthcheck(dockerfile) -> None:
     assert all("--from=build" in c or "docker/start.sh" in c for c in copies)
 
 
+def test_tmp_is_a_world_writable_volume_for_the_read_only_root(dockerfile) -> None:
+    # Fargate's bind mount at /tmp is root 0755 unless the image declares it a VOLUME.
+    final = _final_stage(dockerfile)
+    assert ("VOLUME", '["/tmp"]') in final
+    assert ("RUN", "chmod 1777 /tmp") in final
+
+
 def test_no_secrets_or_build_args_with_credentials(dockerfile) -> None:
     for keyword, rest in dockerfile:
         if keyword in ("ARG", "ENV"):

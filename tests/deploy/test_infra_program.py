@@ -11,8 +11,8 @@ import pytest
 
 from commerce_infra.listener_rules import path_patterns
 from commerce_infra.policy_documents import UNSCOPABLE_ACTIONS
-from commerce_platform.event_topology import QUEUES
-from commerce_platform.routing import SERVICES, ServiceRoute
+from commerce_platform.event_topology import QUEUES, TOPICS
+from commerce_platform.routing import SERVICES, TOKEN_ISSUER, ServiceRoute
 
 # Fixtures (dev_stack, prod_stack, run_stack) are in conftest.py; a run is a list of recorded
 # resources with of_type(token) and inputs in Pulumi's wire names (camelCase).
@@ -30,9 +30,11 @@ QUEUE = "aws:sqs/queue:Queue"
 QUEUE_POLICY = "aws:sqs/queuePolicy:QueuePolicy"
 SUBSCRIPTION = "aws:sns/topicSubscription:TopicSubscription"
 INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
+EGRESS = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
 SG = "aws:ec2/securityGroup:SecurityGroup"
 
 STACKS = ["dev", "prod"]
+ACCOUNT_ID = "123456789012"  # the caller identity conftest's mocks answer with
 
 
 @pytest.fixture(params=STACKS)
@@ -242,6 +244,15 @@ def test_every_queue_has_a_dlq_and_accepts_only_its_topics(dev_stack: ProgramRun
         assert (json.loads(policy) if policy else None) == expected, (queue.name, topic_name)
 
 
+def test_event_topics_are_encrypted_and_the_queues_too(stack: ProgramRun) -> None:
+    topics = {t.inputs["name"]: t.inputs for t in stack.of_type("aws:sns/topic:Topic")}
+    for topic in TOPICS:
+        # Events carry emails and addresses; the AWS-managed key needs no KMS rights for publishers.
+        assert topics[f"commerce-{stack.stack}-{topic.name}"].get("kmsMasterKeyId") == "alias/aws/sns"
+    # SNS delivers to these because they use SSE-SQS, not a KMS key whose policy would have to allow it.
+    assert all(q.inputs["sqsManagedSseEnabled"] is True for q in stack.of_type(QUEUE))
+
+
 # --- network security ----------------------------------------------------------------------
 
 
@@ -268,9 +279,34 @@ def test_service_accepts_only_the_alb_and_its_callers_on_its_port(dev_stack: Pro
     own_group = f"commerce-dev-svc-{route.name}-id"
     rules = [r for r in dev_stack.of_type(INGRESS) if r.inputs["securityGroupId"] == own_group]
     peers = {r.inputs["referencedSecurityGroupId"] for r in rules}
-    callers = {f"commerce-dev-svc-{c.name}-id" for c in SERVICES if route.name in c.calls}
+    # Callers: `calls` in the routing table, and for the token issuer every other service (JWKS).
+    callers = {
+        f"commerce-dev-svc-{c.name}-id"
+        for c in SERVICES
+        if route.name in c.calls or (route.name == TOKEN_ISSUER and c.name != route.name)
+    }
     assert peers == {"commerce-dev-alb-id", *callers}
     assert all(r.inputs["fromPort"] == r.inputs["toPort"] == route.port for r in rules)
+
+
+@pytest.mark.parametrize("route", [r for r in SERVICES if r.name != TOKEN_ISSUER], ids=lambda r: r.name)
+def test_every_service_can_fetch_signing_keys_from_the_issuer(stack: ProgramRun, route: ServiceRoute) -> None:
+    """Every service verifies bearer tokens against the user service's JWKS, `calls` or not."""
+    issuer = next(r for r in SERVICES if r.name == TOKEN_ISSUER)
+    prefix = f"commerce-{stack.stack}-svc-"
+    own, issuer_group = f"{prefix}{route.name}-id", f"{prefix}{issuer.name}-id"
+    ingress = [
+        r.inputs
+        for r in stack.of_type(INGRESS)
+        if r.inputs["securityGroupId"] == issuer_group and r.inputs.get("referencedSecurityGroupId") == own
+    ]
+    egress = [
+        r.inputs
+        for r in stack.of_type(EGRESS)
+        if r.inputs["securityGroupId"] == own and r.inputs.get("referencedSecurityGroupId") == issuer_group
+    ]
+    assert [(r["fromPort"], r["toPort"]) for r in ingress] == [(issuer.port, issuer.port)]
+    assert [(r["fromPort"], r["toPort"]) for r in egress] == [(issuer.port, issuer.port)]
 
 
 # --- IAM -----------------------------------------------------------------------------------
@@ -316,8 +352,14 @@ def test_task_role_grants_exactly_what_the_routing_table_says(dev_stack: Program
     assert ("ses:SendEmail" in granted) == route.sends_email
     assert ("arn:aws:sns:*:*:*" in granted.get("sns:Publish", set())) == route.sends_sms
     assert "xray:PutTraceSegments" in granted
-    own_secrets = granted["secretsmanager:GetSecretValue"]
-    assert all(f"commerce-dev/{route.name}/" in arn for arn in own_secrets)
+    # /ready's broker check reads its own topic or queue; nothing may list every queue.
+    topic_reads = {r.rsplit(":", 1)[1] for r in granted.get("sns:GetTopicAttributes", set())}
+    assert topic_reads == {f"commerce-dev-{t}" for t in route.publishes}
+    queue_reads = {r.rsplit(":", 1)[1] for r in granted.get("sqs:GetQueueAttributes", set())}
+    assert queue_reads == {f"commerce-dev-{q}" for q in route.consumes}
+    assert "sqs:ListQueues" not in granted
+    # ECS injects secrets with the execution role; stolen task credentials must not read them.
+    assert not any(action.startswith("secretsmanager:") for action in granted)
 
 
 @pytest.mark.parametrize("route", SERVICES, ids=lambda r: r.name)
@@ -327,6 +369,13 @@ def test_execution_role_reaches_only_its_own_image_logs_and_secrets(dev_stack: P
     assert [r.rsplit(":", 1)[1] for r in statements["PullOwnImage"]["Resource"]] == [f"commerce-dev/{route.name}"]
     assert all(f"/ecs/commerce-dev/{route.name}" in r for r in statements["WriteOwnLogs"]["Resource"])
     assert all(f"commerce-dev/{route.name}/" in r for r in statements["InjectOwnSecrets"]["Resource"])
+
+
+def test_rds_proxy_role_trusts_only_rds_of_this_account(stack: ProgramRun) -> None:
+    (role,) = [r for r in stack.of_type("aws:iam/role:Role") if r.name == f"commerce-{stack.stack}-rds-proxy"]
+    (statement,) = json.loads(role.inputs["assumeRolePolicy"])["Statement"]
+    assert statement["Principal"] == {"Service": "rds.amazonaws.com"}
+    assert statement["Condition"] == {"StringEquals": {"aws:SourceAccount": ACCOUNT_ID}}
 
 
 # --- observability -------------------------------------------------------------------------

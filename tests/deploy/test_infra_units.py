@@ -67,14 +67,11 @@ def test_queue_policy_allows_only_sns_from_its_topics() -> None:
 def test_a_service_that_mails_needs_a_sender_identity() -> None:
     mailer = _route("mailer", "/v1/mail", sends_email=True)
     with pytest.raises(ValueError, match="sesFromAddress"):
-        task_role_statements(
-            mailer, topic_arns={}, queue_arns={}, secret_arns=[], ses_identity_arn=None, ses_from_address=None
-        )
+        task_role_statements(mailer, topic_arns={}, queue_arns={}, ses_identity_arn=None, ses_from_address=None)
     statements = task_role_statements(
         mailer,
         topic_arns={},
         queue_arns={},
-        secret_arns=[],
         ses_identity_arn="arn:ses:id",
         ses_from_address="shop@example.com",
     )

@@ -72,8 +72,14 @@ def test_every_service_is_built_from_the_one_template(compose, route: ServiceRou
 
 def test_gateway_publishes_8080_and_waits_for_every_service(compose) -> None:
     gateway = compose["services"]["gateway"]
-    assert f"{GATEWAY_PORT}:{GATEWAY_PORT}" in gateway["ports"]
+    # Loopback only: not reachable from the network a developer's laptop sits on.
+    assert gateway["ports"] == [f"127.0.0.1:{GATEWAY_PORT}:{GATEWAY_PORT}"]
     assert set(gateway["depends_on"]) == {r.name for r in SERVICES}
+
+
+def test_every_published_port_is_on_the_hosts_loopback(compose) -> None:
+    published = [(name, port) for name, svc in compose["services"].items() for port in svc.get("ports", [])]
+    assert [(name, port) for name, port in published if not port.startswith("127.0.0.1:")] == []
 
 
 def _locations(conf: str) -> dict[str, str]:

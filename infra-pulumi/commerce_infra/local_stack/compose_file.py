@@ -173,7 +173,10 @@ def _infrastructure() -> dict[str, Compose]:
 def _gateway(routes: Iterable[ServiceRoute]) -> Compose:
     return {
         "image": images.NGINX,
-        "ports": [f"{GATEWAY_PORT}:{GATEWAY_PORT}"],
+        # Published on the host's loopback only, like every other port here: the stack has a known
+        # admin password. nginx still listens on all of the container's interfaces, which Docker's
+        # port forwarding needs; to reach it from another machine, publish it yourself.
+        "ports": [f"127.0.0.1:{GATEWAY_PORT}:{GATEWAY_PORT}"],
         "volumes": [f"./{GATEWAY_CONF.as_posix()}:/etc/nginx/nginx.conf:ro"],
         "read_only": True,
         "tmpfs": [_CONTAINER_TMP, "/var/cache/nginx"],
