@@ -24,7 +24,8 @@ from commerce_platform.events.consumer import Handler, queue_consumer_worker
 from commerce_platform.events.envelope import Envelope
 from commerce_platform.service_app import BackgroundWorker
 from inventory_service.ledger import StockLedger
-from inventory_service.reservations import ReservationService
+from inventory_service.models import ReservationStatus
+from inventory_service.reservations import Reservation, ReservationService
 
 QUEUE = "inventory-orders"
 log = structlog.get_logger("inventory.handlers")
@@ -53,8 +54,9 @@ async def on_product_deleted(conn: asyncpg.Connection, envelope: Envelope, data:
 async def on_order_created(conn: asyncpg.Connection, envelope: Envelope, data: EventData) -> None:
     """The order is placed: its (pinned) reservation becomes a sale; a no-op if already committed."""
     event = _expect(data, OrderCreated)
+    reservations = ReservationService(conn)
     try:
-        await ReservationService(conn).commit(event.reservation_id)
+        await reservations.commit(event.reservation_id)
     except NotFound:
         log.warning(
             "order created for an unknown reservation",
@@ -62,15 +64,33 @@ async def on_order_created(conn: asyncpg.Connection, envelope: Envelope, data: E
             reservation_id=str(event.reservation_id),
         )
     except Conflict as exc:
-        # Released or expired: the hold was never pinned, so its order was not confirmed through the
-        # checkout. Retrying cannot fix that, so acknowledge the event and leave a loud trace for
-        # someone to reconcile the order by hand.
+        # Retrying cannot help either way, so the event is acknowledged.
+        reservation = await reservations.find(event.reservation_id)
+        if reservation is not None and _cancelled(reservation):
+            # OrderCancelled was consumed first (one unordered queue) or after the sale: the hold was
+            # released or restocked for it, which is the right outcome for a cancelled order.
+            log.info(
+                "order created after its cancellation was applied; nothing to commit",
+                order_id=str(event.order_id),
+                reservation_id=str(event.reservation_id),
+                reservation_status=reservation.status,
+            )
+            return
+        # Released or expired for another reason: the hold was never pinned, or was given back
+        # while its order was confirmed. Leave a loud trace for someone to reconcile it by hand.
         log.error(
             "order created but its reservation cannot be committed",
             order_id=str(event.order_id),
             reservation_id=str(event.reservation_id),
             detail=exc.detail,
         )
+
+
+def _cancelled(reservation: Reservation) -> bool:
+    """Its order's cancellation settled it: restocked after the sale, or released before it."""
+    return reservation.status == ReservationStatus.RESTOCKED or (
+        reservation.status == ReservationStatus.RELEASED and reservation.released_by_cancellation
+    )
 
 
 async def on_order_cancelled(conn: asyncpg.Connection, envelope: Envelope, data: EventData) -> None:

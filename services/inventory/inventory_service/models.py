@@ -9,7 +9,7 @@ from uuid import UUID
 from advanced_alchemy.base import DefaultBase, UUIDv7AuditBase
 from advanced_alchemy.mixins import AuditColumns
 from advanced_alchemy.types import DateTimeUTC
-from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, Integer, String, text
+from sqlalchemy import BigInteger, Boolean, CheckConstraint, ForeignKey, Index, Integer, String, false, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 
@@ -97,6 +97,9 @@ class Reservation(AuditColumns, DefaultBase):
     committed_at: Mapped[datetime.datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
     # When it stopped holding stock without a sale: released, expired or restocked.
     closed_at: Mapped[datetime.datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
+    # Released by OrderCancelled (its order was cancelled before it was committed), so a later
+    # OrderCreated for it is expected, not a case to reconcile by hand.
+    released_by_cancellation: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     lines: Mapped[list[ReservationLine]] = relationship(
         lazy="selectin", order_by="ReservationLine.product_id", cascade="all, delete-orphan"

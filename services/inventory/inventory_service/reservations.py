@@ -62,6 +62,8 @@ class Reservation:
     committed_at: datetime | None
     closed_at: datetime | None
     lines: list[ReservationLine]
+    # Released by its order's cancellation (see `cancel_order`).
+    released_by_cancellation: bool = False
 
     def quantities(self) -> dict[UUID, int]:
         return {line.product_id: line.quantity for line in self.lines}
@@ -78,7 +80,8 @@ class Reservation:
 _FIND = """
 SELECT r.id, r.status, NULLIF(r.expires_at, 'infinity'), r.created_at, r.committed_at, r.closed_at,
        array_agg(l.product_id ORDER BY l.product_id) FILTER (WHERE l.product_id IS NOT NULL) AS product_ids,
-       array_agg(l.quantity ORDER BY l.product_id) FILTER (WHERE l.product_id IS NOT NULL) AS quantities
+       array_agg(l.quantity ORDER BY l.product_id) FILTER (WHERE l.product_id IS NOT NULL) AS quantities,
+       r.released_by_cancellation
 FROM reservation r LEFT JOIN reservation_line l ON l.reservation_id = r.id
 WHERE r.id = $1
 GROUP BY r.id
@@ -93,6 +96,8 @@ RETURNING expires_at, created_at
 """
 
 _LOCK_STATUS = "SELECT status FROM reservation WHERE id = $1 FOR UPDATE"
+# The caller holds the row's lock (`_LOCK_STATUS`) and all its products' locks.
+_MARK_RELEASED_BY_CANCELLATION = "UPDATE reservation SET released_by_cancellation = true WHERE id = $1"
 
 # One guarded statement: only a live hold is pinned (an overdue one stays for the sweeper), and an
 # expiry that committed first makes the guard fail when Postgres re-checks the locked row. It changes
@@ -137,7 +142,7 @@ class ReservationService:
         if row is None:
             return None
         lines = [ReservationLine(p, q) for p, q in zip(row[6] or (), row[7] or (), strict=True)]
-        return Reservation(row[0], row[1], row[2], row[3], row[4], row[5], lines)
+        return Reservation(row[0], row[1], row[2], row[3], row[4], row[5], lines, row[8])
 
     async def reserve(
         self, reservation_id: UUID, quantities: Mapping[UUID, int], ttl_seconds: int
@@ -251,7 +256,14 @@ class ReservationService:
         moved = await ledger.finish(transition=Transition(reservation_id, status, target.value))
         if moved is None:  # cannot happen: the row is locked and was just read
             raise RuntimeError(f"reservation {reservation_id} changed under its lock")
-        return replace(reservation, status=target.value, committed_at=moved[0], closed_at=moved[1])
+        released = target == ReservationStatus.RELEASED
+        if released:
+            # Cancelled before OrderCreated was consumed (one unordered queue): that event is expected.
+            await self._conn.execute(_MARK_RELEASED_BY_CANCELLATION, reservation_id)
+        return replace(
+            reservation, status=target.value, committed_at=moved[0], closed_at=moved[1],
+            released_by_cancellation=released,
+        )
 
     # -- internals ----------------------------------------------------------------------------------
     async def _tombstone(self, reservation_id: UUID) -> Reservation:

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from commerce_platform.errors import Conflict, NotFound
 from inventory_service.ledger import StockLedger, StockRow, connection_of
 from inventory_service.models import MovementReason, StockItem, StockMovement
+from inventory_service.schemas import MAX_UNITS
 
 
 class StockService:
@@ -45,7 +46,8 @@ class StockService:
     async def adjust(
         self, product_id: UUID, delta: int, reason: MovementReason, *, note: str | None, actor_id: UUID | None
     ) -> StockRow:
-        """Add or remove units with a reason; the result may not drop below what is reserved."""
+        """Add or remove units with a reason; the result may not drop below what is reserved nor rise
+        above MAX_UNITS (the most a PUT may set)."""
         ledger = await self._ledger()
         item = (await ledger.lock([product_id])).get(product_id)
         if item is None:
@@ -54,6 +56,14 @@ class StockService:
             raise Conflict(
                 f"on_hand would drop to {item.on_hand + delta}, below the {item.reserved} units reserved",
                 extra={"on_hand": item.on_hand, "reserved": item.reserved, "delta": delta},
+            )
+        # Each delta is bounded, but stacked ones are not: past MAX_UNITS the figures would soon
+        # overflow the `integer` columns (a 500 instead of a refusal).
+        if item.on_hand + delta > MAX_UNITS:
+            raise Conflict(
+                f"on_hand would rise to {item.on_hand + delta}, above the most a stock record holds ({MAX_UNITS})",
+                problem_type="too-much-stock",
+                extra={"on_hand": item.on_hand, "delta": delta, "max_on_hand": MAX_UNITS},
             )
         ledger.move(item, delta, reason, note=note, actor_id=actor_id)
         await ledger.finish()

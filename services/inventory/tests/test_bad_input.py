@@ -125,3 +125,27 @@ async def test_reservations_are_not_reachable_through_the_gateway(stack: Any, ht
     async with http.post(f"{stack.gateway_url}/internal/v1/reservations", json=body) as resp:
         assert resp.status == 404
     assert (await inventory.level(product_id))["reserved"] == 0
+
+
+async def test_a_movements_page_past_the_last_allowed_is_a_400(inventory: Any) -> None:
+    """A huge page number used to reach the database as an OFFSET beyond bigint (a 409 on a GET)."""
+    product_id = await inventory.stock(2)
+    path = f"/v1/inventory/{product_id}/movements"
+    for page in (10_001, 10**19):
+        (await inventory.admin.call("GET", path, params={"page": str(page)})).problem(400)
+    assert (await inventory.admin.call("GET", path, params={"page": 10_000})).ok(200)["items"] == []
+
+
+async def test_adjustments_cannot_stack_on_hand_past_the_most_a_record_holds(inventory: Any) -> None:
+    """Each delta is bounded, stacked ones used to overflow the integer columns (a 500)."""
+    product_id = await inventory.stock(1_000_000_000)
+    path = f"/v1/inventory/{product_id}/adjustments"
+    body = (await inventory.admin.call("POST", path, json={"delta": 1_000_000_000, "reason": "restock"})).problem(409)
+    assert (body["on_hand"], body["delta"], body["max_on_hand"]) == (1_000_000_000, 1_000_000_000, 1_000_000_000)
+    (await inventory.admin.call("POST", path, json={"delta": 1, "reason": "restock"})).problem(409)
+    assert (await inventory.level(product_id))["on_hand"] == 1_000_000_000
+    # Up to the bound is fine, from below.
+    (await inventory.admin.call("POST", path, json={"delta": -10, "reason": "damage"})).ok(201)
+    assert (await inventory.admin.call("POST", path, json={"delta": 10, "reason": "restock"})).ok(201)["on_hand"] == (
+        1_000_000_000
+    )

@@ -10,6 +10,8 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+import structlog.testing
+
 from commerce_platform.aws import AwsClients
 from commerce_platform.events.catalog import (
     EventData,
@@ -300,3 +302,48 @@ async def _receive_stock_event(sqs: Any, queue_url: str, product_id: str, *, tim
             if json.loads(message["Body"])["data"]["product_id"] == product_id:
                 return dict(message)
     raise AssertionError(f"no StockChanged for {product_id} within {timeout}s")
+
+
+def _levels(logs: list[dict[str, Any]], event: str) -> list[str]:
+    return [entry["log_level"] for entry in logs if entry["event"] == event]
+
+
+CANNOT_COMMIT = "order created but its reservation cannot be committed"
+AFTER_CANCELLATION = "order created after its cancellation was applied; nothing to commit"
+
+
+async def test_order_cancelled_consumed_before_order_created_is_no_alarm(
+    inventory: Any, inventory_database: Any
+) -> None:
+    """The events share one unordered queue: a quick cancellation can be consumed before its order's
+    creation. The stock outcome is right (released, nothing sold), so the late OrderCreated is
+    logged at info, not as an error for someone to reconcile by hand; likewise a redelivered
+    OrderCreated after a restock. A hold released for any other reason still raises the alarm."""
+    product_id = await inventory.stock(4)
+    reservation_id = str(uuid.uuid4())
+    (await inventory.reserve({product_id: 2}, reservation_id=reservation_id)).ok(201)
+    (await inventory.pin(reservation_id)).ok(200)
+    created = order_created(reservation_id, {product_id: 2})
+    with structlog.testing.capture_logs() as logs:
+        await deliver(inventory_database, order_cancelled(created))
+        await deliver(inventory_database, created)
+    assert (await inventory.reservation(reservation_id)).ok(200)["status"] == "released"
+    assert await inventory.level(product_id) == {"product_id": product_id, "on_hand": 4, "reserved": 0, "available": 4}
+    assert (_levels(logs, AFTER_CANCELLATION), _levels(logs, CANNOT_COMMIT)) == (["info"], [])
+
+    restocked = str(uuid.uuid4())
+    (await inventory.reserve({product_id: 1}, reservation_id=restocked)).ok(201)
+    sold = order_created(restocked, {product_id: 1})
+    await deliver(inventory_database, sold)
+    await deliver(inventory_database, order_cancelled(sold))
+    with structlog.testing.capture_logs() as logs:
+        await deliver(inventory_database, sold)
+    assert (_levels(logs, AFTER_CANCELLATION), _levels(logs, CANNOT_COMMIT)) == (["info"], [])
+    assert (await inventory.level(product_id))["on_hand"] == 4
+
+    released_by_hand = str(uuid.uuid4())
+    (await inventory.reserve({product_id: 1}, reservation_id=released_by_hand)).ok(201)
+    (await inventory.release(released_by_hand)).ok(200)
+    with structlog.testing.capture_logs() as logs:
+        await deliver(inventory_database, order_created(released_by_hand, {product_id: 1}))
+    assert (_levels(logs, AFTER_CANCELLATION), _levels(logs, CANNOT_COMMIT)) == ([], ["error"])

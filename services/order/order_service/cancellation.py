@@ -4,6 +4,7 @@ refund due, in one transaction, then refund; inventory consumes the event to rel
 The cancellation is written before the money moves, so no crash can leave a confirmed order whose
 payment was given back: a refund that a crash or a payment outage left undone is made by the
 recovery task (`refund_due`), and the payment service refunds once per payment however often asked.
+A refund it refuses for good is recorded (`refund_failure`) and left to a person, not retried.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import structlog
 
 from commerce_platform.errors import DependencyUnavailable
 from order_service.checkout import Checkout
+from order_service.clients import PaymentRefused
 from order_service.events import order_cancelled
 from order_service.repositories import OrderRecord
 from order_service.status import OrderStatus, ensure_transition
@@ -36,9 +38,17 @@ async def cancel_order(checkout: Checkout, order: OrderRecord, reason: str) -> O
 
 
 async def make_due_refund(checkout: Checkout, order: OrderRecord, reason: str) -> OrderRecord:
-    """Refund a cancelled order's payment if that is still due; the order as it is after."""
+    """Refund a cancelled order's payment if that is still due; the order as it is after.
+    A refund the payment service refuses for good (a 4xx) is final: it is recorded on the order
+    (`refund_failure`, no longer due) for someone to settle by hand, not retried for ever."""
     if not order.refund_due or order.payment_id is None:
         return order
-    await checkout.deps.payments.refund(order.payment_id, reason=reason)
+    try:
+        await checkout.deps.payments.refund(order.payment_id, reason=reason)
+    except PaymentRefused as refused:
+        log.warning("refund refused for good; settle by hand", order_id=str(order.id), status=refused.status,
+                    detail=refused.detail)
+        await checkout.book.record_refund_failure(order.id, str(refused))
+        return dataclasses.replace(order, refund_due=False, refund_failure=str(refused))
     await checkout.book.clear_refund_due(order.id)
     return dataclasses.replace(order, refund_due=False)

@@ -5,8 +5,10 @@ The hold is pinned once the payment went through and before the order is confirm
 no longer expires, so inventory commits it whenever it consumes OrderCreated. A hold that ran out
 before the payment completed cannot be pinned, and the checkout is undone instead.
 
-A step that fails undoes the ones before it (release the reservation, refund the payment). If the
-process dies half-way the order stays `pending` and the recovery task finishes or undoes it.
+A step that fails undoes the ones before it, state first: the order leaves `pending` (failed, with
+`compensation_due`) under its row lock, and only then are the hold released and the payment voided
+(compensation.py). If it turns out confirmed meanwhile, nothing is undone. If the process dies
+half-way the order stays `pending` and the recovery task finishes or undoes it the same way.
 The Idempotency-Key makes the whole sequence safe to repeat: one order, one charge.
 """
 
@@ -30,6 +32,7 @@ from commerce_platform.errors import (
     Unprocessable,
 )
 from order_service.clients import Carts, Declined, Inventory, Payments, UserDirectory
+from order_service.compensation import compensate
 from order_service.events import order_created
 from order_service.repositories import OrderBook, OrderRecord
 from order_service.schemas import CheckoutRequest
@@ -117,13 +120,13 @@ class Checkout:
                 )
             confirmed = await self.confirm_paid(priced, payment_id, reason="payment succeeded")
         except ProblemError as exc:
-            await self._undo(order, payment_id, exc, payment_unknown=payment_unknown)
-            raise
+            placed = await self._undo(order, payment_id, exc, payment_unknown=payment_unknown)
+            if placed is None:
+                raise
+            confirmed = placed
         except Exception as exc:
             log.exception("checkout failed unexpectedly", order_id=str(order.id))
-            await self._undo(order, payment_id, ProblemError("checkout failed", status_code=500,
-                                                             problem_type="internal-error"), payment_unknown=True)
-            raise DependencyUnavailable("checkout could not be completed; nothing was charged") from exc
+            confirmed = await self._undo_unexpected(order, payment_id, exc)
         await self.take_lines_out_of_cart(confirmed)
         return confirmed
 
@@ -169,21 +172,45 @@ class Checkout:
 
     async def _undo(
         self, order: OrderRecord, payment_id: UUID | None, exc: ProblemError, *, payment_unknown: bool
-    ) -> None:
-        """Undo what was done, then record the failure. If undoing fails, the order stays pending and
-        the recovery task undoes it later; the client still gets the original error."""
-        try:
-            if payment_id is not None:
-                await self.deps.payments.refund(payment_id, reason="checkout failed after payment")
-            await self.deps.inventory.release(order.reservation_id)
-        except DependencyUnavailable:
-            log.warning("compensation deferred to recovery", order_id=str(order.id))
-            return
+    ) -> OrderRecord | None:
+        """Fence the order out of `pending` first, then give back what was taken. None once the
+        order failed; the order if it turned out placed (recovery confirmed it, or our own confirm
+        committed but its answer was lost), which keeps its payment and hold. If giving back fails,
+        `compensation_due` stays and the recovery task finishes it; the client still gets `exc`."""
         failure: dict[str, Any] = {"detail": exc.detail, "type": exc.problem_type, **exc.extra}
         if payment_unknown:
             # The charge may have gone through before the payment service stopped answering.
             failure["payment_outcome_unknown"] = True
-        await self.book.fail(order.id, status_code=exc.status_code, failure=failure, reason=exc.detail)
+        status = await self.book.fence(order.id, status_code=exc.status_code, failure=failure, reason=exc.detail)
+        if status != OrderStatus.FAILED:
+            log.warning("checkout failed but its order was placed meanwhile; nothing undone", order_id=str(order.id))
+            return await self.book.get(order.id)
+        # Our own charge, when we know how it went; otherwise every unsettled payment of the order.
+        known = None if payment_unknown else ([payment_id] if payment_id is not None else [])
+        try:
+            await compensate(self.book, self.deps.payments, self.deps.inventory, order, payment_ids=known)
+        except DependencyUnavailable:
+            log.warning("compensation deferred to recovery", order_id=str(order.id))
+        return None
+
+    async def _undo_unexpected(self, order: OrderRecord, payment_id: UUID | None, exc: Exception) -> OrderRecord:
+        """`_undo` after a bug or a lost connection: the placed order if it turned out placed, else a
+        503 that claims only what is known about the money."""
+        problem = ProblemError("checkout failed", status_code=500, problem_type="internal-error")
+        try:
+            placed = await self._undo(order, payment_id, problem, payment_unknown=True)
+        except Exception:
+            # Not even fenced: the order stays pending, and recovery confirms or undoes it.
+            log.exception("could not undo the checkout; left to recovery", order_id=str(order.id))
+            raise DependencyUnavailable(
+                "checkout could not be completed; repeat it with the same Idempotency-Key for its outcome"
+            ) from exc
+        if placed is None:
+            raise DependencyUnavailable(
+                "checkout could not be completed; the order was not placed and any payment taken for it is"
+                " given back"
+            ) from exc
+        return placed
 
     async def take_lines_out_of_cart(self, order: OrderRecord) -> None:
         lines = [{"product_id": str(line.product_id), "quantity": line.quantity} for line in order.lines]

@@ -2,7 +2,7 @@
 
 Each call has the platform client's timeout; reads and calls that carry an idempotency key (the
 reservation id, the payment's key) are retried, anything else is not. A dependency that does not
-answer raises DependencyUnavailable (503).
+answer raises DependencyUnavailable (503); a refund or void refused for good raises PaymentRefused.
 """
 
 from __future__ import annotations
@@ -19,6 +19,32 @@ from commerce_platform.http_client import ServiceClient, ServiceResponse
 
 def _fail(service: str, response: ServiceResponse) -> DependencyUnavailable:
     return DependencyUnavailable(f"the {service} service answered HTTP {response.status}")
+
+
+# 4xx answers that still mean "not now" rather than "never".
+_TRANSIENT_CLIENT_ERRORS = frozenset({408, 425, 429})
+
+
+class PaymentRefused(Exception):
+    """The payment service refused to give money back for good (a 4xx: a canceled or failed payment,
+    the provider refusing the refund): asking again cannot help, so the caller records it for someone
+    to settle by hand instead of retrying. Not a ProblemError: callers must handle it."""
+
+    def __init__(self, payment_id: UUID, status: int, detail: str) -> None:
+        super().__init__(f"payment {payment_id}: HTTP {status}: {detail}")
+        self.payment_id, self.status, self.detail = payment_id, status, detail
+
+
+def _give_back_failed(payment_id: UUID, response: ServiceResponse) -> Exception:
+    """PaymentRefused for a final 4xx; DependencyUnavailable (retry later) for anything else."""
+    if 400 <= response.status < 500 and response.status not in _TRANSIENT_CLIENT_ERRORS:
+        try:
+            body = response.json()
+        except msgspec.DecodeError:
+            body = None
+        detail = str(body.get("detail", "")) if isinstance(body, dict) else ""
+        return PaymentRefused(payment_id, response.status, detail or f"HTTP {response.status}")
+    return _fail("payment", response)
 
 
 @dataclass(frozen=True)
@@ -176,14 +202,17 @@ class Payments:
         return [Payment(id=UUID(item["id"]), status=str(item["status"])) for item in response.json().get("items", [])]
 
     async def void(self, payment_id: UUID) -> None:
-        """Undo a payment whatever its state: refund what was taken, cancel what is pending. Idempotent."""
+        """Undo a payment whatever its state: refund what was taken, cancel what is pending. Idempotent.
+        PaymentRefused if the payment service refuses for good, DependencyUnavailable to retry later."""
         response = await self.client.post(f"/internal/v1/payments/{payment_id}/void", retry=True)
         if not response.ok:
-            raise _fail("payment", response)
+            raise _give_back_failed(payment_id, response)
 
     async def refund(self, payment_id: UUID, *, reason: str) -> None:
+        """Refund what is left of a payment; once however often asked. PaymentRefused if the payment
+        service refuses for good, DependencyUnavailable to retry later."""
         response = await self.client.post(
             f"/internal/v1/payments/{payment_id}/refund", json={"reason": reason}, retry=True
         )
         if not response.ok:
-            raise _fail("payment", response)
+            raise _give_back_failed(payment_id, response)

@@ -17,6 +17,9 @@ from order_service.repositories import PLACED, OrderRecord
 from order_service.schemas import IDEMPOTENCY_KEY_MAX, CancelRequest, CheckoutRequest, OrderPage, OrderView
 from order_service.views import order_view
 
+# Deep enough for any real browsing; bounds OFFSET far inside bigint (a larger page was a 500).
+MAX_PAGE = 10_000
+
 
 def _checkout(request: Request[Any, Any, Any]) -> Checkout:
     checkout: Checkout = request.app.state["checkout"]
@@ -55,7 +58,7 @@ class OrderController(Controller):
         self,
         request: Request[Any, Any, Any],
         principal: Principal,
-        page: Annotated[int, Parameter(ge=1)] = 1,
+        page: Annotated[int, Parameter(ge=1, le=MAX_PAGE, description="1-based page number")] = 1,
         page_size: Annotated[int, Parameter(ge=1, le=100)] = 20,
     ) -> OrderPage:
         """The caller's orders, newest first; an admin sees everyone's."""

@@ -40,6 +40,11 @@ class Order(UUIDv7AuditBase):
     cancelled_at: Mapped[datetime.datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
     # Cancelled, refund not made yet: the cancel request makes it, or recovery after a crash or outage.
     refund_due: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # Failed, and its payments and stock hold are still to be given back: whoever moved it out of
+    # `pending` does that, recovery after a crash or outage (see compensation.py).
+    compensation_due: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # A refund or void the payment service refused for good (4xx): settled by hand, not retried.
+    refund_failure: Mapped[str | None] = mapped_column(Text, default=None)
     # Recovery claims a stuck order for a while, so two replicas never finish the same one together.
     recovery_lease_until: Mapped[datetime.datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
 

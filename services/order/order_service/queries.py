@@ -24,7 +24,7 @@ from order_service.status import OrderStatus
 ORDER_COLUMNS = (
     "id, user_id, email, status, idempotency_key, request_hash, reservation_id, payment_method,"
     " shipping_address, total_cents, currency, payment_id, failure_status, failure, created_at, updated_at,"
-    " refund_due"
+    " refund_due, compensation_due, refund_failure"
 )
 LINE_COLUMNS = "order_id, product_id, sku, name, quantity, unit_price_cents"
 CHANGE_COLUMNS = "order_id, from_status, to_status, reason, created_at"
@@ -107,6 +107,10 @@ _TRANSITION = f"""
 """  # noqa: S608 (constant text)
 CONFIRM = _TRANSITION.format(values="payment_id = $5, confirmed_at = now(), recovery_lease_until = NULL")
 FAIL = _TRANSITION.format(values="failure_status = $5, failure = $6::jsonb, recovery_lease_until = NULL")
+# pending -> failed with the compensation still owed: written before anything is given back.
+FENCE = _TRANSITION.format(
+    values="failure_status = $5, failure = $6::jsonb, compensation_due = true, recovery_lease_until = NULL"
+)
 CANCEL = _TRANSITION.format(values="cancelled_at = now(), refund_due = $5")
 
 # -- recovery ----------------------------------------------------------------------------------
@@ -117,7 +121,8 @@ CLAIM_FOR_RECOVERY = f"""
     UPDATE customer_order SET recovery_lease_until = $3
     WHERE id = (
         SELECT id FROM customer_order
-        WHERE (status = '{OrderStatus.PENDING}' OR failure ? 'payment_outcome_unknown' OR refund_due)
+        WHERE (status = '{OrderStatus.PENDING}' OR failure ? 'payment_outcome_unknown' OR refund_due
+               OR compensation_due)
           AND updated_at < $1
           AND (recovery_lease_until IS NULL OR recovery_lease_until < $2)
         ORDER BY updated_at
@@ -128,3 +133,14 @@ CLAIM_FOR_RECOVERY = f"""
 """  # noqa: S608 (constant text)
 CLEAR_FAILURE_FLAG = "UPDATE customer_order SET failure = failure - $2::text WHERE id = $1"
 CLEAR_REFUND_DUE = "UPDATE customer_order SET refund_due = false WHERE id = $1"
+CLEAR_COMPENSATION_DUE = "UPDATE customer_order SET compensation_due = false WHERE id = $1"
+# A failed order owes compensation again (a slow checkout's own charge may postdate what was undone);
+# $2 adds failure keys (the payment outcome being unknown). updated_at moves, so recovery waits its
+# delay before it re-checks the payments.
+OWE_COMPENSATION = """
+    UPDATE customer_order
+    SET compensation_due = true, failure = coalesce(failure, '{}'::jsonb) || $2::jsonb, updated_at = now()
+    WHERE id = $1
+"""
+# Final: no refund is due any more, and why it could not be made is kept for whoever settles it.
+RECORD_REFUND_FAILURE = "UPDATE customer_order SET refund_due = false, refund_failure = $2 WHERE id = $1"

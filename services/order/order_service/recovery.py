@@ -1,7 +1,10 @@
 """Finishes what a crash or an outage left half-done: a `pending` order is confirmed if its payment
 went through and its stock hold could be pinned (still held, now kept until the order settles),
-otherwise refunded and released; a failed order whose payment outcome was unknown is refunded if
-the charge did happen; a cancelled order whose refund a crash or an outage left undone is refunded."""
+otherwise fenced out of `pending` and then refunded and released (never the other way round: a slow
+checkout may still confirm it until the fence); a failed order whose compensation is owed, or whose
+payment outcome was unknown, gets its hold and any money that went through back; a cancelled order
+whose refund a crash or an outage left undone is refunded. A refund the payment service refuses for
+good is recorded for someone to settle by hand (`refund_failure`), not retried."""
 
 from __future__ import annotations
 
@@ -10,9 +13,10 @@ import asyncio
 import structlog
 from litestar import Litestar
 
-from commerce_platform.errors import DependencyUnavailable
+from commerce_platform.errors import Conflict, DependencyUnavailable
 from order_service.cancellation import make_due_refund
 from order_service.checkout import Checkout
+from order_service.compensation import compensate
 from order_service.repositories import OrderRecord
 from order_service.status import OrderStatus
 
@@ -23,44 +27,46 @@ IDLE_SLEEP_SECONDS = 5.0
 
 
 PAID = ("succeeded",)
-UNSETTLED = ("succeeded", "partially_refunded", "pending")
+INTERRUPTED = {"detail": "checkout was interrupted and has been undone", "type": "checkout-interrupted"}
 
 
 async def recover_one(checkout: Checkout, order: OrderRecord) -> None:
     deps, book = checkout.deps, checkout.book
     if order.status == OrderStatus.CANCELLED:
         # Cancelled, but the refund was not made (a crash, or the payment service was down).
-        await make_due_refund(checkout, order, "order cancelled")
-        log.info("recovery refunded cancelled order", order_id=str(order.id))
+        settled = await make_due_refund(checkout, order, "order cancelled")
+        log.info("recovery settled cancelled order's refund", order_id=str(order.id),
+                 refund_failed=settled.refund_failure is not None)
+        return
+    if order.status == OrderStatus.FAILED:
+        # Fenced, with its compensation owed (a crash or an outage after the fence), or failed while
+        # the payment's outcome was unknown: give back the hold and whatever went through.
+        await compensate(book, deps.payments, deps.inventory, order)
+        await book.clear_failure_flag(order.id, "payment_outcome_unknown")
+        log.info("recovery compensated failed order", order_id=str(order.id))
         return
     payments = await deps.payments.for_order(order.id)
-    if order.status == OrderStatus.FAILED:
-        # The order failed while the payment's outcome was unknown: take back whatever went through.
-        for payment in payments:
-            if payment.status in UNSETTLED:
-                await deps.payments.void(payment.id)
-        await book.clear_failure_flag(order.id, "payment_outcome_unknown")
-        log.info("recovered unknown payment outcome", order_id=str(order.id), payments=len(payments))
-        return
     paid = next((p for p in payments if p.status in PAID), None)
     # Pinning checks and keeps the hold in one step: it cannot expire between the check and the
     # confirmation, nor before inventory consumes OrderCreated.
     if paid is not None and order.lines and await deps.inventory.pin(order.reservation_id):
-        confirmed = await checkout.confirm_paid(order, paid.id, reason="completed by recovery")
+        try:
+            confirmed = await checkout.confirm_paid(order, paid.id, reason="completed by recovery")
+        except Conflict:
+            # The slow checkout fenced it meanwhile: it (or a later pass, by `compensation_due`) undoes it.
+            log.info("order left pending meanwhile; left to its compensation", order_id=str(order.id))
+            return
         log.info("recovery confirmed order", order_id=str(order.id))
         await checkout.take_lines_out_of_cart(confirmed)
         return
-    for payment in payments:
-        if payment.status in UNSETTLED:
-            await deps.payments.void(payment.id)
-    await deps.inventory.release(order.reservation_id)
-    await book.fail(
-        order.id,
-        status_code=503,
-        failure={"detail": "checkout was interrupted and has been undone", "type": "checkout-interrupted"},
-        reason="undone by recovery",
-    )
-    log.info("recovery undid order", order_id=str(order.id), voided=len(payments))
+    # State first: the payments read above may be stale (a slow checkout may still charge, pin and
+    # confirm), so nothing is given back unless the order left `pending` here, under its row lock.
+    status = await book.fence(order.id, status_code=503, failure=INTERRUPTED, reason="undone by recovery")
+    if status != OrderStatus.FAILED:
+        log.info("order was placed meanwhile; recovery undoes nothing", order_id=str(order.id), status=status)
+        return
+    await compensate(book, deps.payments, deps.inventory, order)
+    log.info("recovery undid order", order_id=str(order.id))
 
 
 async def recovery_worker(app: Litestar) -> None:

@@ -71,6 +71,10 @@ class OrderRecord:
     updated_at: datetime.datetime
     # Cancelled with its refund still to make (see cancellation.py).
     refund_due: bool = False
+    # Failed with its payments and hold still to give back (see compensation.py).
+    compensation_due: bool = False
+    # Why the payment service refused for good to give money back: settled by hand.
+    refund_failure: str | None = None
     lines: list[OrderLineRecord] = field(default_factory=list)
     history: list[StatusChangeRecord] = field(default_factory=list)
 
@@ -88,7 +92,8 @@ def _order(
         id=row[0], user_id=row[1], email=row[2], status=row[3], idempotency_key=row[4], request_hash=row[5],
         reservation_id=row[6], payment_method=row[7], shipping_address=_json(row[8]), total_cents=row[9],
         currency=row[10], payment_id=row[11], failure_status=row[12], failure=_json(row[13]),
-        created_at=row[14], updated_at=row[15], refund_due=row[16], lines=lines or [], history=history or [],
+        created_at=row[14], updated_at=row[15], refund_due=row[16], compensation_due=row[17],
+        refund_failure=row[18], lines=lines or [], history=history or [],
     )
 
 
@@ -183,8 +188,8 @@ class OrderBook:
     async def fail(
         self, order_id: UUID, *, status_code: int, failure: dict[str, Any], reason: str
     ) -> None:
-        """pending -> failed. A no-op on an order that already failed: recovery and a slow checkout
-        may both undo one order, and the first failure recorded stands."""
+        """pending -> failed, with nothing left to give back (undoing a checkout uses `fence`). A no-op
+        on an order that already failed: the first failure recorded stands."""
         pool = await self.database.read_pool()
         async with pool.acquire() as conn, conn.transaction():
             current = await self._lock_status(conn, order_id)
@@ -194,6 +199,38 @@ class OrderBook:
                 conn, order_id, current, OrderStatus.FAILED, queries.FAIL, reason, status_code,
                 msgspec.json.encode(failure).decode(),
             )
+
+    async def fence(
+        self, order_id: UUID, *, status_code: int, failure: dict[str, Any], reason: str
+    ) -> OrderStatus:
+        """Take the order out of `pending` before anything of it is undone: pending -> failed with
+        `compensation_due`, under the row lock. Returns its status after: `failed` means the caller
+        (or recovery, should the caller fail) owes the compensation; `confirmed` or `cancelled` means
+        it was placed meanwhile, and nothing may be undone.
+
+        An order that already failed owes compensation again, its first failure kept (plus
+        `payment_outcome_unknown` if `failure` has it): the caller's own charge may have gone through
+        after whoever failed it had undone the rest."""
+        pool = await self.database.read_pool()
+        async with pool.acquire() as conn, conn.transaction():
+            current = OrderStatus(await self._lock_status(conn, order_id))
+            if current == OrderStatus.PENDING:
+                await self._write_transition(
+                    conn, order_id, current, OrderStatus.FAILED, queries.FENCE, reason, status_code,
+                    msgspec.json.encode(failure).decode(),
+                )
+                return OrderStatus.FAILED
+            if current == OrderStatus.FAILED:
+                kept = {k: v for k, v in failure.items() if k == "payment_outcome_unknown"}
+                await conn.execute(queries.OWE_COMPENSATION, order_id, msgspec.json.encode(kept).decode())
+            return current
+
+    async def clear_compensation_due(self, order_id: UUID) -> None:
+        await self.database.fetchrow(queries.CLEAR_COMPENSATION_DUE, order_id)
+
+    async def record_refund_failure(self, order_id: UUID, detail: str) -> None:
+        """A refund or void refused for good: no refund is due any more, the reason is kept."""
+        await self.database.fetchrow(queries.RECORD_REFUND_FAILURE, order_id, detail)
 
     async def cancel(self, order: OrderRecord, *, event: EventData, reason: str, refund_due: bool) -> OrderRecord:
         """confirmed -> cancelled, with the OrderCancelled outbox row and whether a refund is still
@@ -219,8 +256,8 @@ class OrderBook:
             return await _with_details(conn, rows), int(total or 0)
 
     async def claim_for_recovery(self, *, stuck_after_seconds: int, lease_seconds: int) -> OrderRecord | None:
-        """One order that needs recovery, leased to this replica: pending too long, or failed with a
-        payment whose outcome was unknown."""
+        """One order that needs recovery, leased to this replica: pending too long, failed with its
+        compensation owed or a payment whose outcome was unknown, or cancelled with its refund due."""
         now = datetime.datetime.now(datetime.UTC)
         row = await self.database.fetchrow(
             queries.CLAIM_FOR_RECOVERY,

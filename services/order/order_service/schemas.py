@@ -54,6 +54,8 @@ class OrderView(Struct):
     status_history: list[StatusChangeView]
     # Cancelled, and the refund is not made yet (the payment service did not answer): it follows.
     refund_pending: bool = False
+    # The payment service refused to give the money back for good: it is settled by hand.
+    refund_failed: bool = False
 
 
 class OrderPage(Struct):

@@ -10,7 +10,9 @@ from commerce_platform.errors import Conflict
 class OrderStatus(StrEnum):
     PENDING = "pending"  # row written, checkout running (or crashed: recovery finishes it)
     CONFIRMED = "confirmed"  # stock reserved, payment taken, OrderCreated in the outbox
-    FAILED = "failed"  # checkout refused (stock, payment, dependency); every step undone
+    # checkout refused or interrupted (stock, payment, dependency); left `pending` before anything
+    # was undone, its steps undone since or, while `compensation_due`, still being undone
+    FAILED = "failed"
     CANCELLED = "cancelled"  # refunded and stock given back
 
 

@@ -32,4 +32,5 @@ def order_view(order: OrderRecord) -> OrderView:
             for c in order.history
         ],
         refund_pending=order.refund_due,
+        refund_failed=order.refund_failure is not None,
     )

@@ -323,3 +323,14 @@ async def test_the_order_list_pages_placed_orders_newest_first(
         everyone = await resp.json()
     assert everyone["total"] >= 3
     assert {o["id"] for o in placed} <= {o["id"] for o in everyone["items"]}
+
+
+async def test_a_page_past_the_last_allowed_is_a_400_not_a_500(stack: Stack, http: aiohttp.ClientSession) -> None:
+    """A huge page number used to reach the database as an OFFSET beyond bigint (a 500)."""
+    shopper = await new_shopper(http, stack.service_url("user"))
+    orders_url = f"{stack.gateway_url}/v1/orders"
+    for page in (10_001, 10**19):
+        async with http.get(orders_url, params={"page": str(page)}, headers=shopper.headers) as resp:
+            await problem(resp, 400)
+    async with http.get(orders_url, params={"page": 10_000}, headers=shopper.headers) as resp:
+        assert (resp.status, (await resp.json())["items"]) == (200, [])

@@ -441,3 +441,193 @@ async def test_a_reserve_refused_for_a_released_id_is_not_reported_as_short_stoc
         await checkout.deps.inventory.reserve(reservation_id, [{"product_id": product["id"], "quantity": 1}], 900)
     assert (refused.value.status_code, refused.value.problem_type) == (409, "reservation-refused")
     assert (await stock_level(http, stack.gateway_url, product["id"]))["reserved"] == 0
+
+
+class StalePaymentReads(Payments):
+    """The real payment client, for a recovery pass whose read of the order's payments is stale: it
+    saw the charge while the provider had not decided yet (pending), and the pass goes on only after
+    `meanwhile` has run (the slow checkout finishing in between)."""
+
+    def __init__(self, payments: Payments, *, meanwhile: Callable[[], Awaitable[None]]) -> None:
+        super().__init__(payments.client)
+        self.meanwhile = meanwhile
+
+    async def for_order(self, order_id: uuid.UUID) -> list[Payment]:
+        seen = [dataclasses.replace(p, status="pending") for p in await super().for_order(order_id)]
+        await self.meanwhile()
+        return seen
+
+
+async def test_recovery_racing_a_slow_checkout_that_confirms_undoes_nothing(
+    stack: Stack, http: aiohttp.ClientSession, checkout: Checkout
+) -> None:
+    """Recovery claims a checkout that is slow, not dead, and reads its payment while still pending;
+    the checkout then pins the hold and confirms. Recovery must take the order out of `pending`
+    before it gives anything back: it finds it confirmed and undoes nothing, so the confirmed order
+    keeps its payment and its pinned hold (no refund, no oversold stock)."""
+    shopper, product = await _shopper_with_cart(stack, http)
+    charged: asyncio.Future[uuid.UUID] = asyncio.get_running_loop().create_future()
+    recovery_has_read = asyncio.Event()
+
+    async def slow_after_the_charge(order_id: uuid.UUID) -> None:
+        charged.set_result(order_id)
+        await recovery_has_read.wait()
+
+    slow = _with_payments(checkout, HookedPayments(checkout.deps.payments, after=slow_after_the_charge))
+    placing = asyncio.create_task(slow.run(_principal(shopper), str(uuid.uuid4()), REQUEST))
+
+    async def the_checkout_finishes() -> None:
+        recovery_has_read.set()
+        await asyncio.wait({placing})
+
+    order_id = await asyncio.wait_for(charged, timeout=30)
+    claimed = await checkout.book.get(order_id)
+    assert claimed is not None and claimed.status == "pending"
+    stale = _with_payments(checkout, StalePaymentReads(checkout.deps.payments, meanwhile=the_checkout_finishes))
+    [recovery_outcome] = await asyncio.gather(recover_one(stale, claimed), return_exceptions=True)
+    placed = await placing
+
+    assert (placed.status, placed.history[-1].reason) == ("confirmed", "payment succeeded")
+    assert [p.status for p in await checkout.deps.payments.for_order(order_id)] == ["succeeded"]
+    hold = await _reservation(checkout, claimed.reservation_id)
+    assert (hold["status"] in ("held", "committed"), hold["pinned"]) == (True, True), hold
+    stored = await checkout.book.get(order_id)
+    assert stored is not None
+    assert (stored.status, stored.payment_id, stored.compensation_due) == ("confirmed", placed.payment_id, False)
+    assert [c.to_status for c in stored.history] == ["pending", "confirmed"]
+    assert recovery_outcome is None
+    assert await _cart_items(stack, http, shopper) == []
+
+    async def level() -> dict[str, Any]:
+        return await stock_level(http, stack.gateway_url, product["id"])
+
+    assert await eventually(level, lambda lv: lv["on_hand"] == 2) == {
+        "product_id": product["id"], "on_hand": 2, "reserved": 0, "available": 2,
+    }
+
+
+class ConfirmAnswerLost(OrderBook):
+    """The real order book, except that the answer to a confirmation is lost after it committed."""
+
+    async def confirm(self, order: Any, **kwargs: Any) -> Any:
+        await super().confirm(order, **kwargs)
+        raise ConnectionResetError("connection lost before the COMMIT was acknowledged (staged)")
+
+
+async def test_a_confirmation_whose_answer_was_lost_keeps_the_confirmed_order(
+    stack: Stack, http: aiohttp.ClientSession, checkout: Checkout
+) -> None:
+    """The confirm committed, but its acknowledgement never arrived (an unexpected error, not a
+    problem answer). The checkout locks the order before undoing anything, finds it confirmed, and
+    answers it: the payment stays taken, the pinned hold stays for OrderCreated to commit."""
+    shopper, product = await _shopper_with_cart(stack, http)
+    lossy = Checkout(ConfirmAnswerLost(checkout.book.database), checkout.deps)
+    placed = await lossy.run(_principal(shopper), str(uuid.uuid4()), REQUEST)
+
+    assert (placed.status, placed.history[-1].reason) == ("confirmed", "payment succeeded")
+    assert [p.status for p in await checkout.deps.payments.for_order(placed.id)] == ["succeeded"]
+    hold = await _reservation(checkout, placed.reservation_id)
+    assert (hold["status"] in ("held", "committed"), hold["pinned"]) == (True, True), hold
+    stored = await checkout.book.get(placed.id)
+    assert stored is not None
+    assert ([c.to_status for c in stored.history], stored.compensation_due) == (["pending", "confirmed"], False)
+    assert await _cart_items(stack, http, shopper) == []
+
+    async def level() -> dict[str, Any]:
+        return await stock_level(http, stack.gateway_url, product["id"])
+
+    await eventually(level, lambda lv: lv["on_hand"] == 2)
+
+
+class GiveBacksDown(HookedPayments):
+    """A slow provider (the hook) whose payment service stops answering refunds and voids."""
+
+    async def void(self, payment_id: uuid.UUID) -> None:
+        raise DependencyUnavailable("payment service unreachable (staged)")
+
+    async def refund(self, payment_id: uuid.UUID, *, reason: str) -> None:
+        raise DependencyUnavailable("payment service unreachable (staged)")
+
+
+async def test_compensation_owed_during_a_payment_outage_is_finished_by_the_recovery_worker(
+    stack: Stack, http: aiohttp.ClientSession, checkout: Checkout, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The hold ran out during a slow charge, and the payment service stops answering before the
+    charge can be given back. The order is failed first, with `compensation_due`; the hold is given
+    back at once; the order service's own recovery worker voids the payment once it answers."""
+    shopper, product = await _shopper_with_cart(stack, http)
+    monkeypatch.setattr("order_service.checkout.RESERVATION_TTL_SECONDS", 1)
+
+    async def slow_provider() -> None:
+        await asyncio.sleep(1.5)
+
+    outage = _with_payments(checkout, GiveBacksDown(checkout.deps.payments, before=slow_provider))
+    key = str(uuid.uuid4())
+    with pytest.raises(ProblemError) as refused:
+        await outage.run(_principal(shopper), key, REQUEST)
+    assert (refused.value.status_code, refused.value.problem_type) == (409, "reservation-expired")
+
+    owed = await checkout.book.by_key(uuid.UUID(shopper.user_id), key)
+    assert owed is not None
+    assert (owed.status, owed.compensation_due) == ("failed", True)
+    assert [p.status for p in await checkout.deps.payments.for_order(owed.id)] == ["succeeded"]
+    assert (await _reservation(checkout, owed.reservation_id))["status"] in ("released", "expired")
+    assert (await stock_level(http, stack.gateway_url, product["id"]))["reserved"] == 0
+
+    # Age it past the recovery delay, as the worker's claim query sees time.
+    await checkout.book.database.fetchrow(
+        "UPDATE customer_order SET updated_at = now() - interval '1 hour' WHERE id = $1", owed.id
+    )
+
+    async def payments() -> list[str]:
+        return [p.status for p in await checkout.deps.payments.for_order(owed.id)]
+
+    assert await eventually(payments, lambda statuses: statuses == ["refunded"], timeout=30) == ["refunded"]
+    settled = await checkout.book.get(owed.id)
+    assert settled is not None
+    assert (settled.status, settled.failure_status, settled.compensation_due) == ("failed", 409, False)
+
+
+async def _confirmed_with_an_unrefundable_payment(
+    stack: Stack, http: aiohttp.ClientSession, checkout: Checkout
+) -> tuple[Any, Shopper]:
+    """A confirmed order whose payment the payment service will never refund (it is `failed`: the
+    card was declined), staged with the service's own steps."""
+    stuck, _product, shopper = await _half_done_checkout(stack, http, checkout, charge=False)
+    declined = await checkout.deps.payments.charge(
+        order_id=stuck.id, user_id=stuck.user_id, amount_cents=stuck.total_cents, currency=stuck.currency,
+        payment_method="pm_card_chargeCustomerFail",
+    )
+    assert isinstance(declined, Declined)
+    [payment] = await checkout.deps.payments.for_order(stuck.id)
+    assert payment.status == "failed"
+    assert await checkout.deps.inventory.pin(stuck.reservation_id)
+    order = await checkout.confirm_paid(stuck, payment.id, reason="staged")
+    return order, shopper
+
+
+async def test_a_refund_refused_for_good_is_recorded_for_a_person_not_retried(
+    stack: Stack, http: aiohttp.ClientSession, checkout: Checkout
+) -> None:
+    """The payment service answers the cancellation's refund with a 4xx: asking again cannot help.
+    The cancellation stands, the refund is no longer due (recovery would retry it for ever) and the
+    order says it failed, for someone to settle by hand."""
+    order, shopper = await _confirmed_with_an_unrefundable_payment(stack, http, checkout)
+    cancelled = await cancel_order(checkout, order, "changed mind")
+    assert (cancelled.status, cancelled.refund_due) == ("cancelled", False)
+    assert cancelled.refund_failure is not None and "HTTP 409" in cancelled.refund_failure
+
+    stored = await checkout.book.get(order.id)
+    assert stored is not None
+    assert (stored.status, stored.refund_due, stored.refund_failure) == (
+        "cancelled", False, cancelled.refund_failure,
+    )
+    async with http.get(f"{stack.gateway_url}/v1/orders/{order.id}", headers=shopper.headers) as resp:
+        view = await resp.json()
+        assert resp.status == 200, view
+    assert (view["status"], view["refund_pending"], view["refund_failed"]) == ("cancelled", False, True)
+    # Nothing is left for recovery: another pass over it changes nothing.
+    await recover_one(checkout, stored)
+    again = await checkout.book.get(order.id)
+    assert again is not None
+    assert (again.refund_due, again.refund_failure) == (False, cancelled.refund_failure)

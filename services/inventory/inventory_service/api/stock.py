@@ -18,6 +18,8 @@ from inventory_service.services import MovementService, StockService
 from inventory_service.views import movement_of, stock_level_of
 
 MAX_PAGE_SIZE = 100
+# Deep enough for any audit; bounds OFFSET far inside bigint (a larger page was a 409 on a GET).
+MAX_PAGE = 10_000
 BEARER: list[dict[str, list[str]]] = [{"BearerToken": []}]
 
 
@@ -45,7 +47,8 @@ class StockController(Controller):
     async def adjust_stock(
         self, product_id: UUID, data: AdjustmentRequest, stock: StockService, principal: Principal
     ) -> StockLevel:
-        """Add or remove units with a reason (recorded as a movement); 409 below what is reserved."""
+        """Add or remove units with a reason (recorded as a movement); 409 below what is reserved or
+        above the most a stock record holds (MAX_UNITS)."""
         item = await stock.adjust(
             product_id,
             data.delta,
@@ -67,7 +70,7 @@ class StockController(Controller):
         product_id: UUID,
         stock: StockService,
         movements: MovementService,
-        page: Annotated[int, Parameter(ge=1, description="1-based page number")] = 1,
+        page: Annotated[int, Parameter(ge=1, le=MAX_PAGE, description="1-based page number")] = 1,
         page_size: Annotated[int, Parameter(ge=1, le=MAX_PAGE_SIZE)] = 20,
     ) -> MovementPage:
         """The product's stock movements, newest first, one page at a time."""
