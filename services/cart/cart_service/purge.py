@@ -3,16 +3,12 @@ a guest cart without signing in, so without it the table grows with every abando
 
 from __future__ import annotations
 
-import asyncio
-
-import structlog
 from litestar import Litestar
 
 from cart_service import queries
 from cart_service.settings import CartSettings
 from commerce_platform.database import Database
-
-log = structlog.get_logger("cart.purge")
+from commerce_platform.periodic import run_in_batches
 
 
 async def purge_once(database: Database, batch_size: int) -> int:
@@ -27,14 +23,7 @@ async def purge_expired_guest_carts(app: Litestar) -> None:
     database: Database = app.state["database"]
     settings: CartSettings = app.state["settings"]
     batch_size = settings.guest_cart_purge_batch_size
-    while True:
-        purged = 0
-        try:
-            purged = await purge_once(database, batch_size)
-            if purged:
-                log.info("expired guest carts purged", count=purged)
-        except Exception:
-            # A failed purge only delays tidying up; try again on the next tick.
-            log.exception("purging expired guest carts failed")
-        if purged < batch_size:
-            await asyncio.sleep(settings.guest_cart_purge_interval_seconds)
+    await run_in_batches(
+        lambda: purge_once(database, batch_size), batch_size=batch_size,
+        interval_seconds=settings.guest_cart_purge_interval_seconds, what="purge of expired guest carts",
+    )

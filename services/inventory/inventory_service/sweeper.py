@@ -4,16 +4,12 @@ the rows and the published stock levels honest."""
 
 from __future__ import annotations
 
-import asyncio
-
-import structlog
 from litestar import Litestar
 
 from commerce_platform.database import Database
+from commerce_platform.periodic import run_in_batches
 from inventory_service.ledger import StockLedger
 from inventory_service.settings import InventorySettings
-
-log = structlog.get_logger("inventory.sweeper")
 
 
 async def sweep_once(database: Database, batch_size: int) -> int:
@@ -30,14 +26,7 @@ async def sweep_expired_reservations(app: Litestar) -> None:
     database: Database = app.state["database"]
     settings: InventorySettings = app.state["settings"]
     batch_size = settings.reservation_sweep_batch_size
-    while True:
-        swept = 0
-        try:
-            swept = await sweep_once(database, batch_size)
-            if swept:
-                log.info("expired reservations swept", count=swept)
-        except Exception:
-            # A failed sweep only delays tidying up; try again on the next tick.
-            log.exception("sweeping expired reservations failed")
-        if swept < batch_size:
-            await asyncio.sleep(settings.reservation_sweep_interval_seconds)
+    await run_in_batches(
+        lambda: sweep_once(database, batch_size), batch_size=batch_size,
+        interval_seconds=settings.reservation_sweep_interval_seconds, what="sweep of expired reservations",
+    )
