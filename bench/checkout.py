@@ -11,7 +11,7 @@ import random
 import statistics
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -80,6 +80,26 @@ class Step:
                 and self.checkouts_per_second >= 0.95 * self.rate)
 
 
+async def paced(mix: Sequence[str], rate: float, seconds: float,
+                start: Callable[[str, float], Coroutine[Any, Any, None]]) -> float:
+    """Start one task per slot, len(mix) x `rate` slots per second for `seconds`, each kind of the mix
+    once per round in random order (with MIX: checkouts at `rate`/s), then wait for them; the wall time.
+    `start(kind, due)` makes the task; `due` is when it was scheduled, to count late starts."""
+    interval = 1 / (rate * len(mix))
+    tasks: list[asyncio.Task[None]] = []
+    order: list[str] = []
+    started = time.perf_counter()
+    i = 0
+    while (due := started + i * interval) < started + seconds:
+        await asyncio.sleep(max(0.0, due - time.perf_counter()))
+        if not order:
+            order = random.sample(list(mix), len(mix))
+        tasks.append(asyncio.create_task(start(order.pop(), due)))
+        i += 1
+    await asyncio.gather(*tasks)
+    return time.perf_counter() - started
+
+
 class Driver:
     """One task per scheduled slot; each borrows an idle shopper so a shopper never runs two tasks at once."""
 
@@ -139,19 +159,7 @@ class Driver:
         then wait for them."""
         step = Step(rate, seconds)
         names0, drv0 = cpu_by_name(stack), time.process_time()
-        interval = 1 / (rate * len(mix))
-        tasks: list[asyncio.Task[None]] = []
-        order: list[str] = []
-        started = time.perf_counter()
-        i = 0
-        while (due := started + i * interval) < started + seconds:
-            await asyncio.sleep(max(0.0, due - time.perf_counter()))
-            if not order:
-                order = random.sample(list(mix), len(mix))
-            tasks.append(asyncio.create_task(self.task(step, order.pop(), due)))
-            i += 1
-        await asyncio.gather(*tasks)
-        step.wall = time.perf_counter() - started
+        step.wall = await paced(mix, rate, seconds, lambda kind, due: self.task(step, kind, due))
         names1 = cpu_by_name(stack)
         step.platform_cpu = sum(names1.get(n, 0.0) - v for n, v in names0.items() if n not in NOT_PLATFORM)
         step.driver_cpu = time.process_time() - drv0

@@ -26,7 +26,7 @@ from pathlib import Path
 import aiohttp
 
 from bench import REPO_ROOT, procinfo
-from bench.checkout import MIX
+from bench.checkout import MIX, paced
 from bench.shopstack import percentile
 from bench.stack import App, start_app, wait_ready
 from commerce_platform.devstack.processes import ManagedProcess, free_port
@@ -74,20 +74,8 @@ class Mix:
                                  {"type": "payment_intent.succeeded"})
 
     async def run(self, rate: float, seconds: float) -> float:
-        """Start the mix's tasks at len(MIX) x `rate` per second for `seconds`; the wall time."""
-        interval = 1 / (rate * len(MIX))
-        tasks: list[asyncio.Task[None]] = []
-        order: list[str] = []
-        started = time.perf_counter()
-        i = 0
-        while (due := started + i * interval) < started + seconds:
-            await asyncio.sleep(max(0.0, due - time.perf_counter()))
-            if not order:
-                order = random.sample(list(MIX), len(MIX))
-            tasks.append(asyncio.create_task(self.task(order.pop())))
-            i += 1
-        await asyncio.gather(*tasks)
-        return time.perf_counter() - started
+        """The mix's tasks paced as `bench.checkout` paces them, at `rate` checkouts/s; the wall time."""
+        return await paced(MIX, rate, seconds, lambda kind, _due: self.task(kind))
 
 
 def cpu_of(processes: dict[str, int]) -> dict[str, float]:

@@ -237,16 +237,13 @@ def unused_port() -> int:
     return closed_port()
 
 
-@pytest.fixture(scope="module")
-async def cut_off_service(stack: Any) -> AsyncIterator[AsyncTestClient[Any]]:
-    """A second payment service process on the same database whose provider is unreachable: what the
-    real one would do when Stripe is down. Runs in the test process, so it needs no port."""
-    settings = PaymentSettings(
+def in_process_settings(stack: Any, **stripe: Any) -> PaymentSettings:
+    """Settings of a second payment service in the test process, on the stack's database, web only,
+    with a small pool and no SDK retries; `stripe` says which Stripe it reaches and how."""
+    return PaymentSettings(
         database_url=service_database_url(
             stack.admin_database_url, service("payment"), stack.secrets["db_password_payment"]
         ),
-        stripe_secret_key="sk_test_unreachable",
-        stripe_api_base=f"http://127.0.0.1:{closed_port()}",
         stripe_webhook_secret=stack.secrets["stripe_webhook_secret"],
         stripe_max_network_retries=0,
         run_migrations_on_start=False,
@@ -254,6 +251,16 @@ async def cut_off_service(stack: Any) -> AsyncIterator[AsyncTestClient[Any]]:
         access_log=False,
         db_pool_size=2,
         db_max_overflow=0,
+        **stripe,
+    )
+
+
+@pytest.fixture(scope="module")
+async def cut_off_service(stack: Any) -> AsyncIterator[AsyncTestClient[Any]]:
+    """A second payment service process on the same database whose provider is unreachable: what the
+    real one would do when Stripe is down. Runs in the test process, so it needs no port."""
+    settings = in_process_settings(
+        stack, stripe_secret_key="sk_test_unreachable", stripe_api_base=f"http://127.0.0.1:{closed_port()}"
     )
     async with AsyncTestClient(app=create_app(settings)) as client:
         yield client
@@ -407,20 +414,9 @@ async def service_via_replaying_stripe(
     """A second payment service process on the same database that reaches Stripe through
     IdempotentStripe. Runs in the test process. Without SDK retries, so a lost answer is the caller's
     503 rather than a retry the SDK makes inside the budget."""
-    settings = PaymentSettings(
-        database_url=service_database_url(
-            stack.admin_database_url, service("payment"), stack.secrets["db_password_payment"]
-        ),
-        stripe_secret_key=LOCAL_STRIPE_KEY,
-        stripe_api_base=idempotent_stripe.url,
-        stripe_webhook_secret=stack.secrets["stripe_webhook_secret"],
+    settings = in_process_settings(
+        stack, stripe_secret_key=LOCAL_STRIPE_KEY, stripe_api_base=idempotent_stripe.url,
         stripe_timeout_seconds=REPLAYING_BUDGET_SECONDS,
-        stripe_max_network_retries=0,
-        run_migrations_on_start=False,
-        run_mode="web",
-        access_log=False,
-        db_pool_size=2,
-        db_max_overflow=0,
     )
     async with AsyncTestClient(app=create_app(settings)) as client:
         yield client
