@@ -17,6 +17,7 @@ from typing import Any
 import asyncpg
 
 from commerce_platform.database import Database, asyncpg_dsn
+from commerce_platform.events.outage import backoff_seconds
 
 
 def _nothing() -> None:
@@ -69,7 +70,8 @@ class ChannelListener:
                     error=f"{type(exc).__name__}: {exc}",
                     consecutive_failures=self._failures,
                 )
-            await asyncio.sleep(min(self._max_retry, self._first_retry * 2.0**self._failures))
+            # After a clean close (no failure counted) the first retry's wait.
+            await asyncio.sleep(backoff_seconds(self._failures + 1, first=self._first_retry, cap=self._max_retry))
 
     async def _listen(self) -> None:
         """One connection's life: returns when it closes, raises when it cannot be had or probed."""

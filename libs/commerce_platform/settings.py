@@ -43,6 +43,9 @@ class PlatformSettings(msgspec.Struct, kw_only=True, frozen=True):
     jwks_url: str | None = None
     jwks_cache_seconds: int = 300
     http_timeout_seconds: float = 5.0
+    # A queue consumer's handler still running after this long fails like one that raised (retried,
+    # then dead-lettered): a handler blocked on a lock or a dead connection must not hold its message.
+    event_handler_timeout_seconds: float = 60.0
     http_retries: int = 2
     max_request_body_bytes: int = 1_048_576
     log_level: str = "INFO"

@@ -1,12 +1,16 @@
 """Idempotent SQS consumers: long polling, bounded concurrency, one transaction per event, delete after commit.
 
-A service lists `queue_consumer_worker(queue, handlers)` in `ServiceDefinition.workers`. Each message
-is decoded strictly; a malformed one goes straight to the queue's dead-letter queue. A handler runs
-in one database transaction together with the inbox row of its event id, so a redelivered event is
-skipped, and the message is deleted only after that transaction commits. A failing handler leaves
-the message for SQS to redeliver (with a growing delay) until the redrive policy moves it to the
-dead-letter queue. The transaction is plain SQL on a connection of the service's asyncpg pool, from
-the workers' share (`Database.transaction`): an ORM session per message cost much of the consumers' CPU.
+A service lists `queue_consumer_worker(queue, handlers)` in `ServiceDefinition.workers`. A message of
+a type without a handler is acknowledged; one with a handler is decoded strictly, and a malformed one
+goes straight to the queue's dead-letter queue. A handler runs in one database transaction together
+with the inbox row of its event id, so a redelivered event is skipped, and the message is deleted
+only after that transaction commits. A failing handler leaves the message for SQS to redeliver
+(with a growing delay) until the redrive policy moves it to the dead-letter queue; a handler that
+runs too long fails the same way. A failure that is an outage (the database or a called service out
+of reach, see `outage.py`) is not the message's fault: the message is handed back and receiving
+pauses until the database answers again. The transaction is plain SQL on a connection of the
+service's asyncpg pool, from the workers' share (`Database.transaction`): an ORM session per
+message cost much of the consumers' CPU.
 
 SQS calls are batched, because each call costs client and broker CPU: messages are received up to
 ten at a time, and a queue that is never empty for long is received from at most every
@@ -22,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import math
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -37,8 +42,9 @@ from sqlalchemy import Interval, Table, bindparam, delete, func
 from commerce_platform.aws import AwsClients
 from commerce_platform.database import Database
 from commerce_platform.events.catalog import EVENT_TYPES, EventData
-from commerce_platform.events.envelope import Envelope, MalformedEvent, decode_event
+from commerce_platform.events.envelope import Envelope, MalformedEvent, decode_data, decode_envelope
 from commerce_platform.events.inbox import InboxRecord, claim_event
+from commerce_platform.events.outage import HandlerTimedOut, OutageBreaker, backoff_seconds, is_outage
 from commerce_platform.events.tracing import context_from_traceparent, traceparent_attribute, tracer
 from commerce_platform.service_app import BackgroundWorker
 from commerce_platform.settings import PlatformSettings, SettingsError
@@ -61,6 +67,11 @@ _DELETE_ATTEMPTS = 3
 _SHUTDOWN_FLUSH_SECONDS = 3.0
 _PRUNE_EVERY_SECONDS = 3600.0
 _LOOP_ERROR_MAX_SLEEP = 30.0
+# A failing message comes back after 1 s, 2 s, 4 s ... (with the default base): the queue's visibility
+# timeout (30 s) is no limit, since ChangeMessageVisibility takes up to 12 h, but a quarter of an hour is.
+MAX_RETRY_DELAY_SECONDS = 900
+# How long the database gets to answer the breaker's `SELECT 1` while receiving is paused.
+_PROBE_TIMEOUT_SECONDS = 5.0
 _inbox = cast(Table, InboxRecord.__table__)
 
 
@@ -98,6 +109,12 @@ class QueueConsumer:
         delete_delay_seconds: float = 1.0,
         receive_linger_seconds: float = 0.05,
         receive_interval_seconds: float = 0.2,
+        # A handler still running after this long fails (retried, then dead-lettered), rather than
+        # holding its message, a concurrency slot and a database connection for good.
+        handler_timeout_seconds: float = 60.0,
+        # While a dependency is down, receiving pauses this long, doubling up to the maximum.
+        outage_first_pause_seconds: float = 1.0,
+        outage_max_pause_seconds: float = 60.0,
         dead_letter_queue_url: str | None = None,
         # Longer than SQS's longest message retention (14 days): an event can't outlive its record.
         inbox_retention: timedelta = timedelta(days=15),
@@ -115,6 +132,8 @@ class QueueConsumer:
         self._delete_delay = delete_delay_seconds
         self._receive_linger = receive_linger_seconds
         self._receive_interval = receive_interval_seconds
+        self._handler_timeout = handler_timeout_seconds
+        self._breaker = OutageBreaker(first_pause=outage_first_pause_seconds, max_pause=outage_max_pause_seconds)
         self._dead_letter_url = dead_letter_queue_url
         self._inbox_retention = inbox_retention
         # Read from the queue at start; the default only matters until then.
@@ -138,7 +157,7 @@ class QueueConsumer:
                     self._log.exception(
                         "queue consumer: cannot reach the queue; retrying", consecutive_failures=failures
                     )
-                    await asyncio.sleep(min(_LOOP_ERROR_MAX_SLEEP, 2.0**failures))
+                    await asyncio.sleep(backoff_seconds(failures, first=2.0, cap=_LOOP_ERROR_MAX_SLEEP))
         finally:
             pruner.cancel()
             await asyncio.gather(pruner, return_exceptions=True)
@@ -174,6 +193,7 @@ class QueueConsumer:
         last_receive, last_full = -float("inf"), True
         try:
             while True:
+                await self._wait_out_outage(in_flight)
                 # Never hold more messages than can be worked on: the rest stay visible to other replicas.
                 await self._wait_for_room(in_flight)
                 if not last_full:
@@ -181,7 +201,8 @@ class QueueConsumer:
                     # receive at most every `receive_interval`, so what arrives meanwhile comes in one
                     # call. An idle queue pays nothing: its long poll already took longer than that.
                     await asyncio.sleep(max(0.0, last_receive + self._receive_interval - time.monotonic()))
-                wanted = min(_SQS_MAX_MESSAGES, self._concurrency - len(in_flight))
+                trial = self._breaker.state == "trial"
+                wanted = 1 if trial else min(_SQS_MAX_MESSAGES, self._concurrency - len(in_flight))
                 last_receive = time.monotonic()
                 try:
                     response = await sqs.receive_message(
@@ -195,10 +216,11 @@ class QueueConsumer:
                 except Exception:
                     failures += 1
                     self._log.exception("queue consumer: receive failed", consecutive_failures=failures)
-                    await asyncio.sleep(min(_LOOP_ERROR_MAX_SLEEP, 0.5 * 2.0**failures))
+                    await asyncio.sleep(backoff_seconds(failures, first=1.0, cap=_LOOP_ERROR_MAX_SLEEP))
                     continue
                 received_at = time.monotonic()
-                last_full = len(response.get("Messages", [])) >= wanted
+                # A trial receive of one says nothing about a backlog.
+                last_full = not trial and len(response.get("Messages", [])) >= wanted
                 for message in response.get("Messages", []):
                     leases.hold(message["ReceiptHandle"], received_at)
                     task = asyncio.create_task(self._process(conn, message))
@@ -232,16 +254,68 @@ class QueueConsumer:
                 return
             await asyncio.wait(in_flight, timeout=remaining, return_when=asyncio.FIRST_COMPLETED)
 
+    async def _wait_out_outage(self, in_flight: set[asyncio.Task[None]]) -> None:
+        """Return once the consumer may receive. While a dependency is down (the breaker is open),
+        nothing is received: more messages would only fail too and burn their receive count. The
+        database is probed with `SELECT 1` after each pause; once it answers, messages come one at
+        a time until one is handled, which also covers services the probe cannot see."""
+        breaker = self._breaker
+        while True:
+            if breaker.state == "open":
+                self._log.warning(
+                    "queue consumer: a dependency is unavailable; receiving paused",
+                    pause_seconds=breaker.pause,
+                    consecutive_failures=breaker.failures,
+                )
+            while breaker.state == "open":
+                await asyncio.sleep(breaker.pause)
+                try:
+                    await self._database.ping(_PROBE_TIMEOUT_SECONDS)
+                except Exception as exc:
+                    breaker.probe_failed()
+                    self._log.warning(
+                        "queue consumer: the database is still unavailable; receiving stays paused",
+                        error=f"{type(exc).__name__}: {exc}",
+                        consecutive_failures=breaker.failures,
+                    )
+                else:
+                    breaker.probe_passed()
+                    self._log.info("queue consumer: the database answers; trying one message")
+            if breaker.state == "trial" and in_flight:
+                # Whatever is in hand (the trial message) decides: receive again, or pause again.
+                await asyncio.wait(set(in_flight))
+                continue
+            return
+
     # -- one message ---------------------------------------------------------------------------
     async def _process(self, conn: _Connection, message: dict[str, Any]) -> None:
         receipt: str = message["ReceiptHandle"]
         try:
             try:
-                envelope, data = decode_event(message.get("Body", ""))
+                envelope = decode_envelope(message.get("Body", ""))
             except MalformedEvent as exc:
                 await self._dead_letter(conn, message, str(exc))
                 return
-            await self._handle(conn, message, envelope, data)
+            handler = self._handlers.get(envelope.type)
+            if handler is None:
+                # A queue may carry types this service does not handle, or does not even know yet (a
+                # new type or version deployed first by its publisher): acknowledged, not dead-lettered.
+                conn.leases.release(receipt)
+                conn.deletes.add(receipt, message.get("MessageId"))
+                self._log.info(
+                    "queue consumer: no handler for this event type; acknowledged",
+                    event_id=str(envelope.id),
+                    event_type=envelope.type,
+                    version=envelope.version,
+                )
+                return
+            # Strict only now: an event this consumer handles must be one it understands.
+            try:
+                data = decode_data(envelope)
+            except MalformedEvent as exc:
+                await self._dead_letter(conn, message, str(exc))
+                return
+            await self._handle(conn, message, handler, envelope, data)
         except asyncio.CancelledError:
             conn.leases.release(receipt)
             with contextlib.suppress(Exception):
@@ -256,16 +330,11 @@ class QueueConsumer:
         finally:
             conn.leases.release(receipt)
 
-    async def _handle(self, conn: _Connection, message: dict[str, Any], envelope: Envelope, data: EventData) -> None:
+    async def _handle(
+        self, conn: _Connection, message: dict[str, Any], handler: Handler, envelope: Envelope, data: EventData
+    ) -> None:
         receipt: str = message["ReceiptHandle"]
         event_log = self._log.bind(event_id=str(envelope.id), event_type=envelope.type)
-        handler = self._handlers.get(envelope.type)
-        if handler is None:
-            # A queue may carry topics with types this service does not care about.
-            conn.leases.release(receipt)
-            conn.deletes.add(receipt, message.get("MessageId"))
-            event_log.debug("queue consumer: no handler for this event type; acknowledged")
-            return
         parent = context_from_traceparent(traceparent_attribute(message.get("MessageAttributes", {})))
         with tracer.start_as_current_span(
             f"{self.queue_name} process",
@@ -283,14 +352,18 @@ class QueueConsumer:
             set_status_on_exception=False,
         ) as span:
             try:
-                applied = await apply_event(self._database, self._consumer, handler, envelope, data)
+                applied = await self._apply(handler, envelope, data)
             except Exception as exc:
                 # No more lease extensions: the retry delay below decides when the message returns.
                 conn.leases.release(receipt)
                 span.record_exception(exc)
                 span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
+                if is_outage(exc):
+                    await self._hand_back(conn, receipt, event_log, exc)
+                    return
+                self._breaker.handled()  # the handler's own failure: its dependencies answered
                 receive_count = int(message.get("Attributes", {}).get("ApproximateReceiveCount", "1"))
-                delay = self._retry_delay(receive_count)
+                delay = retry_delay(receive_count, self._retry_base)
                 event_log.exception(
                     "queue consumer: handler failed; the message will be redelivered",
                     receive_count=receive_count,
@@ -301,6 +374,7 @@ class QueueConsumer:
                 )
                 return
             # Committed: from here on the message only needs deleting (batched, see BatchDeleter).
+            self._breaker.handled()
             conn.leases.release(receipt)
             conn.deletes.add(receipt, message.get("MessageId"))
             span.set_attribute("commerce.duplicate", not applied)
@@ -309,9 +383,30 @@ class QueueConsumer:
             else:
                 event_log.info("queue consumer: duplicate event skipped")
 
-    def _retry_delay(self, receive_count: int) -> int:
-        # Quick retries for blips, slower for lasting failures, never beyond the visibility timeout.
-        return int(min(self._visibility_timeout, self._retry_base * 2.0 ** min(receive_count - 1, 30)))
+    async def _apply(self, handler: Handler, envelope: Envelope, data: EventData) -> bool:
+        """`apply_event` within the handler deadline; running past it raises `HandlerTimedOut`."""
+        try:
+            async with asyncio.timeout(self._handler_timeout) as deadline:
+                return await apply_event(self._database, self._consumer, handler, envelope, data)
+        except TimeoutError:
+            if deadline.expired():
+                # Not `from`: a TimeoutError cause would read as an outage (see `is_outage`).
+                raise HandlerTimedOut(f"the handler ran longer than {self._handler_timeout:g} s")  # noqa: B904
+            raise
+
+    async def _hand_back(self, conn: _Connection, receipt: str, event_log: Any, exc: Exception) -> None:
+        """An outage, not this message's fault: it goes back to the queue after the breaker's pause,
+        and the receive loop pauses too (see `_wait_out_outage`) instead of pulling more into failure."""
+        delay = math.ceil(self._breaker.trip())
+        # One line, no traceback: an outage fails every message in hand the same way.
+        event_log.warning(
+            "queue consumer: a dependency is unavailable; message handed back",
+            error=f"{type(exc).__name__}: {exc}",
+            retry_in_seconds=delay,
+        )
+        await conn.sqs.change_message_visibility(
+            QueueUrl=self._queue_url, ReceiptHandle=receipt, VisibilityTimeout=delay
+        )
 
     async def _dead_letter(self, conn: _Connection, message: dict[str, Any], reason: str) -> None:
         bad_log = self._log.bind(message_id=message.get("MessageId"), reason=reason)
@@ -323,7 +418,7 @@ class QueueConsumer:
             await conn.sqs.change_message_visibility(
                 QueueUrl=self._queue_url,
                 ReceiptHandle=message["ReceiptHandle"],
-                VisibilityTimeout=self._retry_delay(receive_count),
+                VisibilityTimeout=retry_delay(receive_count, self._retry_base),
             )
             return
         attributes = {
@@ -569,6 +664,12 @@ class LeaseKeeper:
                 self.log.info("queue consumer: handlers still running; visibility extended", count=extended)
 
 
+def retry_delay(receive_count: int, base_seconds: float) -> int:
+    """Seconds until a message whose handler failed on its `receive_count`th receive comes back:
+    quick retries for blips, slower ones for lasting failures, at most `MAX_RETRY_DELAY_SECONDS`."""
+    return max(0, int(backoff_seconds(receive_count, first=base_seconds, cap=MAX_RETRY_DELAY_SECONDS)))
+
+
 def _dead_letter_url(queue_url: str, redrive_policy: str) -> str:
     """The dead-letter queue's URL, built from the redrive policy's ARN rather than asked for, so
     the consumer needs no permission beyond sending to it. SQS URLs are `<endpoint>/<account>/<name>`."""
@@ -600,7 +701,7 @@ def queue_consumer_worker(
             queue_url=queue_url,
             handlers=handlers,
             consumer=consumer or queue,
-            **options,
+            **{"handler_timeout_seconds": settings.event_handler_timeout_seconds, **options},
         ).run()
 
     consume.__name__ = consume.__qualname__ = f"consume_{queue.replace('-', '_')}"

@@ -89,10 +89,21 @@ def decode_event(body: bytes | str) -> tuple[Envelope, EventData]:
     this code was not written for, and a payload that does not match the type's struct. Unknown
     extra fields are ignored so a publisher can add fields before every consumer knows them.
     """
+    envelope = decode_envelope(body)
+    return envelope, decode_data(envelope)
+
+
+def decode_envelope(body: bytes | str) -> Envelope:
+    """The envelope alone, whatever its type and version, or `MalformedEvent`: a consumer learns
+    the type before it decides whether the event is any of its business (see `decode_data`)."""
     try:
-        envelope = _decoder.decode(body)
+        return _decoder.decode(body)
     except msgspec.DecodeError as exc:  # ValidationError is a DecodeError too
         raise MalformedEvent(f"not an event envelope: {exc}") from exc
+
+
+def decode_data(envelope: Envelope) -> EventData:
+    """The typed payload of `envelope`, strictly (see `decode_event`), or `MalformedEvent`."""
     registered = EVENT_TYPES.get(envelope.type)
     if registered is None:
         raise MalformedEvent(f"unknown event type {envelope.type!r}")
@@ -100,7 +111,6 @@ def decode_event(body: bytes | str) -> tuple[Envelope, EventData]:
     if envelope.version != version:
         raise MalformedEvent(f"{envelope.type} version {envelope.version} is not supported (expected {version})")
     try:
-        data = msgspec.convert(envelope.data, struct)
+        return msgspec.convert(envelope.data, struct)
     except msgspec.ValidationError as exc:
         raise MalformedEvent(f"{envelope.type} payload does not match its schema: {exc}") from exc
-    return envelope, data

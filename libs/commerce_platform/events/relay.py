@@ -26,7 +26,10 @@ from sqlalchemy import Interval, Table, bindparam, delete, func, select
 
 from commerce_platform.aws import AwsClients
 from commerce_platform.database import Database
+from commerce_platform.event_topology import QUEUES
+from commerce_platform.events.catalog import MESSAGE_ATTRIBUTE_FIELDS
 from commerce_platform.events.envelope import MalformedEvent, filter_attributes
+from commerce_platform.events.outage import backoff_seconds
 from commerce_platform.events.outbox import OutboxMessage
 from commerce_platform.events.schema import outbox_channel
 from commerce_platform.events.tracing import TRACEPARENT, context_from_traceparent, current_traceparent, tracer
@@ -95,6 +98,8 @@ class OutboxRelay:
         self._base_backoff = base_backoff_seconds
         self._max_backoff = max_backoff_seconds
         self._retention = retention
+        # Consecutive failures to get an SNS client; reset by a batch relayed through one.
+        self._client_failures = 0
         self._log = log.bind(schema=database.schema)
 
     # -- the loop ------------------------------------------------------------------------------
@@ -111,16 +116,19 @@ class OutboxRelay:
             on_listening=wake.set,
         )
         listener = asyncio.create_task(listen.run(), name=f"outbox-listen-{self._database.schema}")
-        failures = 0
         try:
             while True:
                 try:
                     async with self._aws.client("sns") as sns:
                         await self._relay_forever(sns, wake)
                 except Exception:
-                    failures += 1
-                    self._log.exception("outbox relay: SNS client failed; restarting it")
-                    await asyncio.sleep(min(_LOOP_ERROR_MAX_SLEEP, 2.0**failures))
+                    self._client_failures += 1
+                    self._log.exception(
+                        "outbox relay: SNS client failed; restarting it", consecutive_failures=self._client_failures
+                    )
+                    await asyncio.sleep(
+                        backoff_seconds(self._client_failures, first=2.0, cap=_LOOP_ERROR_MAX_SLEEP)
+                    )
         finally:
             listener.cancel()
             await asyncio.gather(listener, return_exceptions=True)
@@ -140,11 +148,11 @@ class OutboxRelay:
             last_batch = time.monotonic()
             try:
                 handled = await self.relay_batch(sns)
-                failures = 0
+                failures = self._client_failures = 0
             except Exception:
                 failures += 1
                 self._log.exception("outbox relay: batch failed", consecutive_failures=failures)
-                await asyncio.sleep(min(_LOOP_ERROR_MAX_SLEEP, 0.5 * 2.0**failures))
+                await asyncio.sleep(backoff_seconds(failures, first=1.0, cap=_LOOP_ERROR_MAX_SLEEP))
                 continue
             if time.monotonic() >= next_prune:
                 next_prune = time.monotonic() + _PRUNE_EVERY_SECONDS
@@ -183,8 +191,7 @@ class OutboxRelay:
         return len(claimed)
 
     def _backoff(self, attempts: int) -> timedelta:
-        seconds = min(self._max_backoff, self._base_backoff * 2.0 ** min(attempts - 1, 30))
-        return timedelta(seconds=seconds)
+        return timedelta(seconds=backoff_seconds(attempts, first=self._base_backoff, cap=self._max_backoff))
 
     def _report(self, claimed: Sequence[ClaimedEvent], errors: dict[UUID, str]) -> None:
         for event in claimed:
@@ -284,14 +291,36 @@ def _message_attributes(event: ClaimedEvent, span: trace.Span) -> dict[str, dict
     try:
         extra = filter_attributes(event.event_type, event.payload)
     except MalformedEvent as exc:
-        # Sent all the same: consumers dead-letter it, where someone will look; holding it back would not fix it.
-        log.error("outbox relay: malformed outbox row", event_id=str(event.id), error=str(exc))
-        extra = {}
+        # Sent all the same, holding it back would not fix it. Left without its attributes, it would
+        # be dropped by every subscription filtering on them, silently (an old replica's relay meets a
+        # newer version during a rolling deploy): sent with values every filter lets through, each
+        # subscriber gets it and applies it, or dead-letters it where someone will look.
+        extra = _permissive_attributes(event.event_type, event.topic)
+        log.warning(
+            "outbox relay: cannot read the filter attributes of an outbox row; sent so that every subscriber gets it",
+            event_id=str(event.id),
+            event_type=event.event_type,
+            error=str(exc),
+            attributes=extra,
+        )
     for name, value in extra.items():
         attributes[name] = {"DataType": "String", "StringValue": value}
     traceparent = current_traceparent(trace.set_span_in_context(span))
     if traceparent:
         attributes[TRACEPARENT] = {"DataType": "String", "StringValue": traceparent}
+    return attributes
+
+
+def _permissive_attributes(event_type: str, topic: str) -> dict[str, str]:
+    """For each attribute `event_type` carries, a value that every queue filtering `topic` on it
+    accepts (`available_changed`: "true"). An attribute no filter uses is left out, as is one whose
+    filters accept no common value (the topology would then be contradictory)."""
+    attributes: dict[str, str] = {}
+    for name in MESSAGE_ATTRIBUTE_FIELDS.get(event_type, ()):
+        accepted = [set(f.values) for q in QUEUES for f in q.filters if f.topic == topic and f.attribute == name]
+        common = set.intersection(*accepted) if accepted else set()
+        if common:
+            attributes[name] = min(common)
     return attributes
 
 

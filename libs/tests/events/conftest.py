@@ -20,7 +20,7 @@ from alembic.operations import Operations
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from sqlalchemy import text
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, make_url
 
 from commerce_platform.aws import AwsClients
 from commerce_platform.database import Database
@@ -197,6 +197,63 @@ async def background() -> AsyncIterator[Callable[[Awaitable[None]], asyncio.Task
     results = await asyncio.gather(*tasks, return_exceptions=True)
     crashed = [r for r in results if isinstance(r, Exception)]
     assert not crashed, f"a background worker crashed: {crashed}"
+
+
+class PostgresProxy:
+    """A TCP proxy in front of the stack's Postgres that can fail like a database in a failover:
+    `down()` cuts every connection and refuses new ones, `up()` lets them through again."""
+
+    def __init__(self, database_url: str) -> None:
+        url = make_url(database_url)
+        self._target = (url.host or "127.0.0.1", url.port or 5432)
+        self._url = url
+        self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+        self.port = 0
+
+    def database(self, schema: str) -> Database:
+        """A `Database` on `schema` that reaches Postgres only through this proxy."""
+        url = self._url.set(host="127.0.0.1", port=self.port).render_as_string(hide_password=False)
+        return Database(url, schema=schema, application_name="events-tests-proxied")
+
+    async def up(self) -> None:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def down(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+        for writer in list(self._writers):
+            writer.transport.abort()
+        self._writers.clear()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            upstream_reader, upstream_writer = await asyncio.open_connection(*self._target)
+        except OSError:
+            writer.transport.abort()
+            return
+        self._writers.update((writer, upstream_writer))
+
+        async def pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+            with contextlib.suppress(OSError):
+                while data := await source.read(65536):
+                    sink.write(data)
+                    await sink.drain()
+            sink.transport.abort()
+
+        await asyncio.gather(pipe(reader, upstream_writer), pipe(upstream_reader, writer))
+        self._writers.difference_update((writer, upstream_writer))
+
+
+@pytest.fixture
+async def postgres_proxy(stack: Any) -> AsyncIterator[PostgresProxy]:
+    """The stack's Postgres behind a proxy the test can take down and bring back (starts up)."""
+    proxy = PostgresProxy(stack.admin_database_url)
+    await proxy.up()
+    yield proxy
+    await proxy.down()
 
 
 Intercept = Callable[..., Awaitable[Any]]

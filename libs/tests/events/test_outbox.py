@@ -345,3 +345,62 @@ async def test_twenty_five_rows_go_out_in_three_publish_calls_completely_and_onc
         assert message_trace == trace_id
         parents.add(parent_span)
     assert len(parents) == 25
+
+
+class FailingFirstClients:
+    """The stack's AWS endpoint, except that the first `failures` clients cannot be had (expired
+    credentials, an unreachable metadata endpoint)."""
+
+    def __init__(self, real: AwsClients, failures: int) -> None:
+        self.real = real
+        self.failures = failures
+
+    def client(self, service_name: str, **options: Any) -> Any:
+        if self.failures > 0:
+            self.failures -= 1
+            raise ConnectionError("cannot get credentials")
+        return self.real.client(service_name, **options)
+
+
+class RecordingLog:
+    """A stand-in logger that keeps the `consecutive_failures` of client failures."""
+
+    def __init__(self) -> None:
+        self.client_failures: list[int | None] = []
+
+    def bind(self, **_fields: Any) -> RecordingLog:
+        return self
+
+    def exception(self, event: str, **fields: Any) -> None:
+        if "SNS client failed" in event:
+            self.client_failures.append(fields.get("consecutive_failures"))
+
+    def info(self, *_args: Any, **_fields: Any) -> None:
+        pass
+
+    debug = warning = error = info
+
+
+async def test_relay_counts_client_failures_afresh_after_relaying(
+    scratch_db: Database, aws: AwsClients, topology: Any, background: Any, eventually: Any
+) -> None:
+    [event_id] = await record(scratch_db, 1)
+    relay = OutboxRelay(scratch_db, FailingFirstClients(aws, failures=1), topic_arn=topology.topic_arn_for)  # type: ignore[arg-type]
+    log = RecordingLog()
+    relay._log = log
+    relay_forever = relay._relay_forever
+
+    async def fails_after_relaying(sns: Any, wake: asyncio.Event) -> None:
+        # Relays for a while, then the client breaks: a fresh failure, not the second in a row.
+        await asyncio.wait_for(relay_forever(sns, wake), 1.5)
+
+    relay._relay_forever = fails_after_relaying  # type: ignore[method-assign]
+    background(relay.run())
+    messages = await topology.drain(topology.queue_url, expect=1)
+    assert event_ids(messages) == Counter([event_id])
+
+    async def failed_again() -> bool:
+        return len(log.client_failures) >= 2
+
+    await eventually(failed_again, timeout=10)
+    assert log.client_failures[:2] == [1, 1]

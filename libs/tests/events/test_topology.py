@@ -15,6 +15,7 @@ from commerce_platform.aws import AwsClients
 from commerce_platform.devstack.aws_emulator import provision_topology
 from commerce_platform.event_topology import QUEUES, TOPICS, queue
 from commerce_platform.events.catalog import StockChanged
+from commerce_platform.events.envelope import encode_envelope
 from commerce_platform.events.outbox import record_event
 from commerce_platform.events.relay import OutboxRelay
 
@@ -102,3 +103,34 @@ async def test_search_gets_the_stock_changes_it_can_show_and_no_sales(
         unsent = (await conn.execute(text("SELECT count(*) FROM outbox WHERE sent_at IS NULL"))).scalar_one()
     assert unsent == 0
     assert str(sale.id) not in {json.loads(m["Body"])["id"] for m in received}
+
+
+async def test_a_stock_change_whose_attributes_cannot_be_read_still_reaches_search(
+    aws: AwsClients, scratch_db: Any, background: Any
+) -> None:
+    """A relay that cannot read `available_changed` (here: a newer version, as an old replica meets
+    during a rolling deploy) sends the value every filter lets through: search gets the event and can
+    dead-letter it, rather than its subscription dropping it without a trace."""
+    prefix = f"evt-{uuid4().hex[:8]}-"
+    arns = await provision_topology(aws, name_prefix=prefix)
+    sale = StockChanged(product_id=uuid4(), on_hand=5, reserved=1, available=4, revision=1, reason="sale",
+                        occurred_at=datetime.now(UTC), available_changed=False)
+    async with AsyncSession(scratch_db.engine) as session, session.begin():
+        envelope = await record_event(session, sale, source="tests")
+    newer = json.dumps({**json.loads(encode_envelope(envelope)), "version": 2}).encode()
+    async with scratch_db.engine.begin() as conn:
+        await conn.execute(text("UPDATE outbox SET payload = :payload"), {"payload": newer})
+    background(OutboxRelay(scratch_db, aws, topic_arn=lambda topic: arns[topic]).run())
+
+    async with aws.client("sqs") as sqs:
+        url = (await sqs.get_queue_url(QueueName=prefix + "search-products"))["QueueUrl"]
+        received: list[dict[str, Any]] = []
+        for _ in range(5):
+            response = await sqs.receive_message(
+                QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1, MessageAttributeNames=["All"]
+            )
+            received += response.get("Messages", [])
+            if received:
+                break
+    assert [m["Body"].encode() for m in received] == [newer]
+    assert received[0]["MessageAttributes"]["available_changed"]["StringValue"] == "true"
