@@ -180,7 +180,9 @@ def _http_exception_handler(request: Request[Any, Any, Any], exc: HTTPException)
 # database answers again or the colliding transaction is gone. A 500 would blame the request.
 _CONTENTION = (pg.DeadlockDetectedError, pg.SerializationError)
 _OVERLOAD = (pg.TooManyConnectionsError,)
-_DATABASE_DOWN = (pg.PostgresConnectionError, pg.CannotConnectNowError, pg.AdminShutdownError, pg.CrashShutdownError)
+# The database server out of reach: the connection lost, or the server shutting down or starting
+# (a failover, a restart). Also what makes an event consumer pause (events/outage.py).
+DATABASE_DOWN = (pg.PostgresConnectionError, pg.CannotConnectNowError, pg.AdminShutdownError, pg.CrashShutdownError)
 # Text Postgres cannot store: a NUL character (in a query string, path or JSON body) or one the
 # database encoding lacks. Validation lets both through and they name no bug of ours: the request's fault.
 _UNSTORABLE_TEXT = (pg.CharacterNotInRepertoireError, pg.UntranslatableCharacterError)
@@ -200,7 +202,7 @@ def _database_cause(exc: BaseException) -> pg.PostgresError | None:
 def _repository_error_handler(request: Request[Any, Any, Any], exc: RepositoryError) -> Response[dict[str, Any]]:
     # advanced-alchemy's messages can quote SQL and values; clients get a generic sentence.
     cause = _database_cause(exc)
-    if isinstance(cause, _UNSTORABLE_TEXT + _CONTENTION + _OVERLOAD + _DATABASE_DOWN):
+    if isinstance(cause, _UNSTORABLE_TEXT + _CONTENTION + _OVERLOAD + DATABASE_DOWN):
         return _database_error_handler(request, cause)
     if isinstance(exc, NotFoundError):
         return problem_response(request, status_code=404, problem_type="not-found", title="Not Found",
@@ -233,20 +235,25 @@ def _database_error_handler(request: Request[Any, Any, Any], exc: pg.PostgresErr
                             detail="the change collided with a concurrent one and was not applied; retry it")
     if isinstance(exc, _OVERLOAD):
         return _unavailable(request, exc, problem_type="overloaded", detail="the service is overloaded; retry shortly")
-    if isinstance(exc, _DATABASE_DOWN):
+    if isinstance(exc, DATABASE_DOWN):
         return _unavailable(request, exc, problem_type="database-unavailable",
                             detail="the database is unavailable; retry shortly")
     return _unhandled_handler(request, exc)
 
 
+def unreachable(exc: BaseException) -> bool:
+    """A connection that could not be made or was lost: refused or reset, a name that does not
+    resolve, or the bare OSError raised when every address of a host refused (asyncpg's connect to
+    the database, mostly). Other OSErrors (files, permissions) are bugs."""
+    return isinstance(exc, ConnectionError | socket.gaierror) or type(exc) is OSError
+
+
 def _os_error_handler(request: Request[Any, Any, Any], exc: OSError) -> Response[dict[str, Any]]:
     # TimeoutError is an OSError: a pool acquire that waited its bound (database.py) or a connect
-    # that timed out. Connection refused/reset, a name that does not resolve, and the bare OSError
-    # raised when every address of a host refused (asyncpg's connect to the database, mostly): out
-    # of reach. Other OSErrors (files, permissions) are bugs and stay 500s.
+    # that timed out.
     if isinstance(exc, TimeoutError):
         return _unavailable(request, exc, problem_type="overloaded", detail="the service is overloaded; retry shortly")
-    if isinstance(exc, ConnectionError | socket.gaierror) or type(exc) is OSError:
+    if unreachable(exc):
         return _unavailable(request, exc, problem_type="dependency-unavailable",
                             detail="a backing service is out of reach; retry shortly")
     return _unhandled_handler(request, exc)

@@ -8,27 +8,18 @@ message of a failover window to the dead-letter queue. Those failures pause the 
 
 from __future__ import annotations
 
-import socket
 from dataclasses import dataclass
 from typing import Literal
 
 import asyncpg
 
-from commerce_platform.errors import DependencyUnavailable
+from commerce_platform.errors import DATABASE_DOWN, DependencyUnavailable, unreachable
 
 # 2.0 ** 1024 overflows a float; every backoff here is capped far below that anyway.
 _MAX_EXPONENT = 30
 
-# A service we call is out of reach; the database server is shutting down or starting (failover,
-# restart) or has no connection to spare.
-_UNAVAILABLE: tuple[type[BaseException], ...] = (
-    DependencyUnavailable,
-    asyncpg.PostgresConnectionError,
-    asyncpg.CannotConnectNowError,
-    asyncpg.AdminShutdownError,
-    asyncpg.CrashShutdownError,
-    asyncpg.TooManyConnectionsError,
-)
+# A service we call is out of reach; the database is (errors.DATABASE_DOWN) or has no connection to spare.
+_UNAVAILABLE: tuple[type[BaseException], ...] = (DependencyUnavailable, *DATABASE_DOWN, asyncpg.TooManyConnectionsError)
 
 
 def backoff_seconds(failures: int, *, first: float, cap: float) -> float:
@@ -51,9 +42,8 @@ def is_outage(exc: BaseException) -> bool:
             return False
         if isinstance(seen, _UNAVAILABLE):
             return True
-        # Pool acquire or connect timeouts, refused/reset connections, unresolvable hosts, and the
-        # bare OSError asyncpg raises when every address of the host refused. Other OSErrors are bugs.
-        if isinstance(seen, TimeoutError | ConnectionError | socket.gaierror) or type(seen) is OSError:
+        # Pool acquire or connect timeouts, and connections that could not be made or were lost.
+        if isinstance(seen, TimeoutError) or unreachable(seen):
             return True
         # asyncpg's InterfaceError also reports misuse (a bug); only a closed connection is an outage.
         if isinstance(seen, asyncpg.InterfaceError) and "closed" in str(seen):
