@@ -58,12 +58,17 @@ class ServiceClient:
         base_url: str,
         retries: int = 2,
         backoff_seconds: float = 0.05,
+        budget_seconds: float = 5.0,
     ) -> None:
         self.session = session
         self.service = service
         self.base_url = base_url.rstrip("/")
         self.retries = retries
         self.backoff_seconds = backoff_seconds
+        # One call, retries included, takes at most this long: retries are for quick failures (a
+        # refused connection, a 503 during a restart). Retrying a request that timed out would
+        # multiply the wait, and a hung dependency must cost the caller one budget, not three.
+        self.budget_seconds = budget_seconds
 
     async def request(
         self,
@@ -79,16 +84,20 @@ class ServiceClient:
         """Send one request; raise DependencyUnavailable (503) when the service cannot be reached.
 
         Retries only connection failures and 502/503/504, and only for idempotent methods unless the
-        caller says otherwise (a POST carrying an Idempotency-Key is safe to retry).
+        caller says otherwise (a POST carrying an Idempotency-Key is safe to retry); every attempt
+        fits in what is left of the call's budget (`timeout_seconds`, else `budget_seconds`).
         """
         method = method.upper()
         may_retry = (method in IDEMPOTENT_METHODS) if retry is None else retry
         attempts = 1 + (self.retries if may_retry else 0)
         body = msgspec.json.encode(json) if json is not None else None
         url = self.base_url + path
-        timeout = aiohttp.ClientTimeout(total=timeout_seconds) if timeout_seconds else None
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + (timeout_seconds or self.budget_seconds)
         last_error: Exception | None = None
         for attempt in range(attempts):
+            remaining = max(0.01, deadline - loop.time())
+            timeout = aiohttp.ClientTimeout(total=remaining, connect=min(2.0, remaining))
             with tracer.start_as_current_span(
                 f"{method} {self.service}", kind=SpanKind.CLIENT,
                 attributes={"http.request.method": method, "url.full": url, "peer.service": self.service},
@@ -115,8 +124,10 @@ class ServiceClient:
                         last_error = None
                     else:
                         return result
-            if attempt + 1 < attempts:
-                await asyncio.sleep(self.backoff_seconds * (2**attempt))
+            pause = self.backoff_seconds * (2**attempt)
+            if attempt + 1 >= attempts or loop.time() + pause >= deadline:
+                break
+            await asyncio.sleep(pause)
         log.warning("dependency unavailable", service=self.service, url=url, error=repr(last_error))
         raise DependencyUnavailable(f"the {self.service} service is unavailable, try again shortly")
 

@@ -113,7 +113,8 @@ def create_service_app(
         session = new_session(timeout_seconds=settings.http_timeout_seconds)
         clients = {
             other.name: ServiceClient(
-                session, service=other.name, base_url=service_url(other.name), retries=settings.http_retries
+                session, service=other.name, base_url=service_url(other.name), retries=settings.http_retries,
+                budget_seconds=settings.http_timeout_seconds,
             )
             for other in SERVICES
         }

@@ -1,5 +1,7 @@
 """Inter-service calls over a real socket: trace context, request ids, retries only when safe, 503s."""
 
+import asyncio
+import time
 from collections.abc import AsyncIterator
 
 import pytest
@@ -94,3 +96,34 @@ async def test_unreachable_service_is_dependency_unavailable(client_factory) -> 
     client = client_factory(f"http://127.0.0.1:{free_port()}")
     with pytest.raises(DependencyUnavailable, match="product"):
         await client.get("/v1/things")
+
+
+async def test_a_hung_service_costs_one_budget_not_one_timeout_per_attempt() -> None:
+    # A dependency that accepts the connection and never answers: retrying a timed-out request would
+    # triple the caller's wait (and outlast the gateway's own timeout); the call's budget bounds it all.
+    calls = 0
+    released = asyncio.Event()
+
+    async def hang(request: web.Request) -> web.Response:
+        nonlocal calls
+        calls += 1
+        await released.wait()
+        return web.json_response({})
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", hang)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    session = new_session(timeout_seconds=5)
+    try:
+        client = ServiceClient(session, service="payment", base_url=f"http://127.0.0.1:{server.port}",
+                               retries=2, budget_seconds=0.5)
+        started = time.monotonic()
+        with pytest.raises(DependencyUnavailable, match="payment"):
+            await client.post("/internal/v1/payments", json={}, retry=True)
+        assert time.monotonic() - started < 1.0
+        assert calls == 1
+    finally:
+        released.set()
+        await session.close()
+        await server.close()

@@ -23,7 +23,8 @@ def _summary(stack: Stack) -> str:
         url = stack.service_url(route.name)
         lines.append(f"  {route.name:<13} {url}   docs {url}/schema   openapi {url}/schema/openapi.json")
     lines += [
-        f"  postgres      {stack.admin_database_url.split('@')[-1]} (admin URL in {stack.data_dir}/secrets.json)",
+        f"  postgres      {stack.admin_database_url.split('@')[-1]} "
+        f"(user postgres, password in {stack.data_dir}/postgres/superuser-password)",
         f"  aws endpoint  {stack.aws_endpoint_url} (SNS, SQS, SES)",
         f"  stripe        {stack.stripe_api_base or 'real Stripe, test mode (STRIPE_SECRET_KEY)'}",
         f"  mail          smtp 127.0.0.1:{stack.smtp_port}, messages in {stack.maildir}",
