@@ -52,6 +52,8 @@ async def test_admin_lists_users_page_by_page(
     assert seen.index(first.email) < seen.index(second.email)
 
 
-@pytest.mark.parametrize("query", ["page=0", "page_size=0", "page_size=101", "page=abc"])
+@pytest.mark.parametrize(
+    "query", ["page=0", "page_size=0", "page_size=101", "page=abc", "page=10001", f"page={10**19}"]
+)
 async def test_bad_paging_is_400(api: UserApi, admin_token: str, query: str) -> None:
     (await api.call("GET", f"/v1/users?{query}", token=admin_token)).problem(400)

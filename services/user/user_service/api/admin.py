@@ -16,6 +16,8 @@ from user_service.schemas import AccountAdminUpdate, UserPage, UserProfile
 from user_service.services import UserService
 
 MAX_PAGE_SIZE = 100
+# Deeper than anyone pages by hand; keeps OFFSET far inside bigint (a larger page was an error).
+MAX_PAGE = 10_000
 
 
 class UserAdminController(Controller):
@@ -29,7 +31,7 @@ class UserAdminController(Controller):
     async def list_users(
         self,
         users: UserService,
-        page: Annotated[int, Parameter(ge=1, description="1-based page number")] = 1,
+        page: Annotated[int, Parameter(ge=1, le=MAX_PAGE, description="1-based page number")] = 1,
         page_size: Annotated[int, Parameter(ge=1, le=MAX_PAGE_SIZE)] = 20,
     ) -> UserPage:
         """All accounts in sign-up order, one page at a time, with the total count (admin only)."""
