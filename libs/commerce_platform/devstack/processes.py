@@ -17,19 +17,19 @@ from typing import IO, Protocol
 PR_SET_PDEATHSIG = 1
 
 
-def die_with_parent() -> None:
-    """Ask the kernel to SIGTERM this process when its parent dies (Linux; elsewhere a no-op)."""
+def die_with_parent(sig: int = signal.SIGTERM) -> None:
+    """Ask the kernel to send `sig` to this process when its parent dies (Linux; elsewhere a no-op)."""
     if sys.platform.startswith("linux"):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, sig)
 
 
-def _die_with_parent() -> Callable[[], None] | None:
+def _die_with_parent(sig: int) -> Callable[[], None] | None:
     if not sys.platform.startswith("linux"):
         return None
 
     def preexec() -> None:
         os.setsid()
-        die_with_parent()
+        die_with_parent(sig)
 
     return preexec
 
@@ -66,20 +66,23 @@ class ManagedProcess:
         env: Mapping[str, str] | None = None,
         cwd: Path | None = None,
         user: str | None = None,
+        death_signal: int = signal.SIGTERM,
     ) -> None:
+        """`death_signal`: what the kernel sends the child if the launcher dies without stopping it."""
         self.name = name
         self.argv = list(argv)
         self.log_path = log_path
         self.env = dict(env) if env is not None else None
         self.cwd = cwd
         self.user = user
+        self.death_signal = death_signal
         self.proc: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
 
     def start(self) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = open(self.log_path, "ab")  # noqa: SIM115 - lives as long as the child
-        preexec = _die_with_parent()
+        preexec = _die_with_parent(self.death_signal)
         self.proc = subprocess.Popen(
             self.argv,
             stdout=self._log,
