@@ -5,6 +5,11 @@ Runs only on an order already fenced out of `pending` (`OrderBook.fence`, which 
 pending order, and a confirmed order keeps its payment and its pinned hold. Every step is
 idempotent, so the checkout and the recovery task may both run it for one order; a dependency that
 does not answer leaves `compensation_due` set and the recovery task runs it again later.
+
+It gives back only what the payment service shows when asked. A charge still in flight then (its
+checkout died or gave up waiting) can land afterwards; so whoever compensates without knowing the
+payment's outcome leaves `payment_outcome_unknown` on the order, and the recovery task runs this again
+once any charge must have finished (see recovery.py), which voids the late payment.
 """
 
 from __future__ import annotations

@@ -4,7 +4,14 @@ otherwise fenced out of `pending` and then refunded and released (never the othe
 checkout may still confirm it until the fence); a failed order whose compensation is owed, or whose
 payment outcome was unknown, gets its hold and any money that went through back; a cancelled order
 whose refund a crash or an outage left undone is refunded. A refund the payment service refuses for
-good is recorded for someone to settle by hand (`refund_failure`), not retried."""
+good is recorded for someone to settle by hand (`refund_failure`), not retried.
+
+A charge may land after its order was undone: the checkout died (or gave up) while its charge was in
+flight, and the payment appears or succeeds at the payment service only after the payments were
+listed and voided. So an order undone without knowing its payment's outcome keeps
+`payment_outcome_unknown` (recovery's fence always sets it: recovery never knows whether a charge is
+still on its way), and a later pass, at least STUCK_AFTER_SECONDS after the fence, lists its payments
+again, voids what went through or is pending, and only then clears the flag."""
 
 from __future__ import annotations
 
@@ -21,13 +28,21 @@ from order_service.repositories import OrderRecord
 from order_service.status import OrderStatus
 
 log = structlog.get_logger("order.recovery")
+# Also the grace before an undone order's payments are listed a second time (`updated_at` moves at
+# the fence): far longer than any charge can still be running, the payment service's provider budget
+# (stripe_timeout_seconds, 4 s) plus its in-flight wait (1 s) and the caller's call budget (5 s).
 STUCK_AFTER_SECONDS = 60
 LEASE_SECONDS = 120
 IDLE_SLEEP_SECONDS = 5.0
 
 
 PAID = ("succeeded",)
-INTERRUPTED = {"detail": "checkout was interrupted and has been undone", "type": "checkout-interrupted"}
+# The checkout recovery replaces may have a charge still in flight, so the flag is always set and a
+# later pass re-checks the payments (it never reaches the client: `Checkout._replay` drops it).
+INTERRUPTED = {
+    "detail": "checkout was interrupted and has been undone", "type": "checkout-interrupted",
+    "payment_outcome_unknown": True,
+}
 
 
 async def recover_one(checkout: Checkout, order: OrderRecord) -> None:
@@ -40,7 +55,9 @@ async def recover_one(checkout: Checkout, order: OrderRecord) -> None:
         return
     if order.status == OrderStatus.FAILED:
         # Fenced, with its compensation owed (a crash or an outage after the fence), or failed while
-        # the payment's outcome was unknown: give back the hold and whatever went through.
+        # the payment's outcome was unknown: give back the hold and whatever went through. The claim
+        # comes STUCK_AFTER_SECONDS after the fence at the earliest, so a charge that was in flight has
+        # landed by now and the payments listed here are final: the flag can go.
         await compensate(book, deps.payments, deps.inventory, order)
         await book.clear_failure_flag(order.id, "payment_outcome_unknown")
         log.info("recovery compensated failed order", order_id=str(order.id))
@@ -65,6 +82,7 @@ async def recover_one(checkout: Checkout, order: OrderRecord) -> None:
     if status != OrderStatus.FAILED:
         log.info("order was placed meanwhile; recovery undoes nothing", order_id=str(order.id), status=status)
         return
+    # Voids what can be seen now; `payment_outcome_unknown` stays, for the pass that catches a late charge.
     await compensate(book, deps.payments, deps.inventory, order)
     log.info("recovery undid order", order_id=str(order.id))
 
