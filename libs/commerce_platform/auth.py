@@ -20,6 +20,7 @@ import msgspec
 from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 
+from commerce_platform.admin_standing import AdminStanding
 from commerce_platform.errors import DependencyUnavailable, Forbidden, Unauthorized
 
 ALLOWED_ALGORITHMS = ("RS256", "ES256", "EdDSA")
@@ -208,7 +209,29 @@ async def authenticate(connection: ASGIConnection[Any, Any, Any, Any]) -> Princi
         return cached
     verifier: TokenVerifier = connection.app.state["token_verifier"]
     principal = await verifier.verify(bearer_token(connection))
+    if principal.is_admin:
+        principal = await confirmed_admin(connection, principal)
     connection.state["principal"] = principal
+    return principal
+
+
+async def confirmed_admin(connection: ASGIConnection[Any, Any, Any, Any], principal: Principal) -> Principal:
+    """A token that says admin, checked against the account as it is now (at most a few seconds old).
+
+    Deactivated or deleted: 403 on every route. Demoted: the caller continues with the account's role
+    now, so admin-only routes answer 403 and admin views narrow to the caller's own data. Standing
+    unknown (user service down): 503 from every route, even those where admin only widens the view:
+    serving such a caller as a customer would be a wrong answer, as a silent grant would be unsafe.
+    Apps without an `admin_standing` (the user service, whose guards read its own rows) keep the claim.
+    """
+    standing: AdminStanding | None = connection.app.state.get("admin_standing")
+    if standing is None:
+        return principal
+    now = await standing.standing(principal.user_id)
+    if not now.is_active:
+        raise Forbidden("this account is deactivated")
+    if now.role != principal.role:
+        return msgspec.structs.replace(principal, role=now.role)
     return principal
 
 
@@ -228,7 +251,8 @@ async def provide_optional_principal(request: Any) -> Principal | None:
 
 
 async def admin_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
-    """Guard for admin-only routes: 401 without a valid token, 403 for a non-admin."""
+    """Guard for admin-only routes: 401 without a valid token, 403 for a non-admin (the account's role
+    now, where the app confirms admin standing: see `confirmed_admin`), 503 if that cannot be told."""
     principal = await authenticate(connection)
     if not principal.is_admin:
         raise Forbidden("administrator role required")

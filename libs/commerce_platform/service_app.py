@@ -24,6 +24,7 @@ from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryPlu
 from litestar.types import ASGIApp, ControllerRouterHandler
 
 from commerce_platform import migrations
+from commerce_platform.admin_standing import AdminStanding, user_service_lookup
 from commerce_platform.auth import KeySet, Principal, TokenVerifier, provide_optional_principal, provide_principal
 from commerce_platform.aws import AwsClients
 from commerce_platform.database import Database
@@ -32,7 +33,7 @@ from commerce_platform.health import HealthController, ReadinessCheck
 from commerce_platform.http_client import ServiceClient, new_session
 from commerce_platform.logs import configure_logging
 from commerce_platform.request_context import request_context_middleware_factory
-from commerce_platform.routing import SERVICES, ServiceRoute, service
+from commerce_platform.routing import SERVICES, TOKEN_ISSUER, ServiceRoute, service
 from commerce_platform.settings import PlatformSettings, load_settings, service_url
 from commerce_platform.telemetry import configure_tracing, shutdown_tracing
 
@@ -124,6 +125,12 @@ def create_service_app(
         app.state["token_verifier"] = TokenVerifier(
             factory(settings, clients["user"]), issuer=settings.jwt_issuer, audience=settings.jwt_audience
         )
+        if route.name != TOKEN_ISSUER:
+            # Admin power needs the account's current standing, not only the token's role claim
+            # (auth.confirmed_admin). The issuer's own admin routes read its rows instead of calling itself.
+            app.state["admin_standing"] = AdminStanding(
+                user_service_lookup(clients[TOKEN_ISSUER]), ttl_seconds=settings.admin_standing_cache_seconds
+            )
         workers: list[asyncio.Task[None]] = []
         try:
             if settings.run_migrations_on_start:

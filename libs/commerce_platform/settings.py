@@ -42,6 +42,9 @@ class PlatformSettings(msgspec.Struct, kw_only=True, frozen=True):
     jwt_audience: str = "commerce"
     jwks_url: str | None = None
     jwks_cache_seconds: int = 300
+    # How long an admin's confirmed standing (active, role) is reused: a demotion or deactivation
+    # reaches other services' admin routes within this window (auth.confirmed_admin).
+    admin_standing_cache_seconds: float = 5.0
     http_timeout_seconds: float = 5.0
     # A queue consumer's handler still running after this long fails like one that raised (retried,
     # then dead-lettered): a handler blocked on a lock or a dead connection must not hold its message.

@@ -83,12 +83,14 @@ class UserProfile(Struct, kw_only=True):
 
 
 class AccountContact(Struct, kw_only=True):
-    """What other services may know of an account: whether it is active and how to reach it."""
+    """What other services may know of an account: whether it is active, its role (other services
+    confirm an admin token with it) and how to reach it."""
 
     id: UUID
     email: str
     full_name: str
     is_active: bool
+    role: RoleName
     phone: str | None
     sms_opt_in: bool
 
