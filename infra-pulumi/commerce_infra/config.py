@@ -77,6 +77,10 @@ class StackConfig:
     container_insights: bool = True
     jwt_issuer: str = "commerce-user-service"
     jwt_audience: str = "commerce"
+    # Earlier signing keys' public PEMs, while their tokens may still be live (a key rotation,
+    # docs/deploy.md). Plain config, not a secret: they are public, and an empty Secrets Manager
+    # entry would stop the user service's tasks from starting.
+    jwt_previous_public_keys: str = ""
     ses_from_address: str = ""
     log_level: str = "INFO"
 
@@ -145,6 +149,7 @@ def load_config() -> StackConfig:
         container_insights=cfg.get_bool("containerInsights") is not False,
         jwt_issuer=cfg.get("jwtIssuer") or "commerce-user-service",
         jwt_audience=cfg.get("jwtAudience") or "commerce",
+        jwt_previous_public_keys=cfg.get("jwtPreviousPublicKeys") or "",
         ses_from_address=cfg.get("sesFromAddress") or "",
         log_level=cfg.get("logLevel") or "INFO",
     )

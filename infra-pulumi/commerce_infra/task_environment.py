@@ -8,7 +8,7 @@ import pulumi
 
 from commerce_infra.config import StackConfig
 from commerce_infra.service_env import otel_service_name, peer_service_urls
-from commerce_platform.routing import SERVICES, ServiceRoute
+from commerce_platform.routing import SERVICES, TOKEN_ISSUER, ServiceRoute
 
 # The ADOT sidecar in the same task (awsvpc: containers share localhost).
 SIDECAR_OTLP_ENDPOINT = "http://localhost:4318"
@@ -37,6 +37,8 @@ def task_environment(
         # Service Connect aliases: the same http://<name>:<port> URLs as in compose.
         **peer_service_urls(route, SERVICES),
     }
+    if route.name == TOKEN_ISSUER and cfg.jwt_previous_public_keys:
+        env["JWT_PREVIOUS_PUBLIC_KEYS"] = cfg.jwt_previous_public_keys
     if route.sends_email:
         # In AWS mail goes through SES with the task role; MAIL_FROM is the verified identity.
         env |= {"EMAIL_TRANSPORT": "ses", "MAIL_FROM": cfg.ses_from_address, "SES_FROM_ADDRESS": cfg.ses_from_address}

@@ -173,3 +173,29 @@ async def test_memory_is_bounded() -> None:
     for token in tokens:
         await verifier.verify(token)
     assert list(verifier._verified) == tokens[-3:]
+
+
+async def test_a_rotation_keeps_the_previous_keys_tokens_valid_until_their_key_is_dropped() -> None:
+    """The issuer's JWKS goes [k1] -> [k2, k1] (rotated; k1 verifies only) -> [k2] (k1 dropped)."""
+    new_private, new_jwk = _keypair("k2")
+    published = [[JWK], [new_jwk, JWK], [new_jwk]]
+
+    async def fetch() -> dict[str, Any]:
+        return {"keys": published[0]}
+
+    verifier = TokenVerifier(KeySet(fetch, refetch_cooldown_seconds=0), issuer=ISSUER, audience=AUDIENCE)
+    old_token = _sign(_claims())
+    await verifier.verify(old_token)
+
+    published.pop(0)
+    new_token = _sign(_claims(), key=new_private, kid="k2")
+    await verifier.verify(new_token)  # an unknown kid fetches the rotated set at once
+    assert verifier.keys._keys.keys() == {"k1", "k2"}
+    assert old_token in verifier._verified  # nothing was withdrawn: what verified stays verified
+    await verifier.verify(_sign(_claims()))  # the previous key still verifies tokens not seen before
+
+    published.pop(0)
+    verifier.keys.load(await fetch())  # the next refresh, once the previous key is dropped
+    with pytest.raises(Unauthorized, match="unknown key"):
+        await verifier.verify(old_token)
+    await verifier.verify(new_token)

@@ -161,6 +161,15 @@ def test_without_an_image_tag_nothing_runs_yet(run_stack) -> None:
     assert len(fresh.of_type(TG)) == len(SERVICES)
 
 
+def test_previous_signing_keys_reach_only_the_user_service(dev_stack: ProgramRun, run_stack) -> None:
+    rotating = run_stack("dev", {"commerce:jwtPreviousPublicKeys": "-----BEGIN PUBLIC KEY-----"})
+    for run, expected in ((dev_stack, None), (rotating, "-----BEGIN PUBLIC KEY-----")):
+        for route in SERVICES:
+            (task,) = [t for t in run.of_type(TASK) if t.inputs["family"] == _task_family(route, "dev")]
+            env = {e["name"]: e["value"] for e in _containers(task)[route.name]["environment"]}
+            assert env.get("JWT_PREVIOUS_PUBLIC_KEYS") == (expected if route.name == TOKEN_ISSUER else None)
+
+
 # --- database ----------------------------------------------------------------------------------
 
 

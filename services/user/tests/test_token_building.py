@@ -19,6 +19,7 @@ from user_service.tokens import (
     AccessTokenIssuer,
     SigningKey,
     jwk_thumbprint,
+    key_ring,
     local_key_pem,
     own_key_set,
     refresh_token_digest,
@@ -102,6 +103,46 @@ async def test_issued_tokens_pass_the_platform_verifier(rsa_pem: bytes) -> None:
     other_audience = TokenVerifier(own_key_set(config, None), issuer=config.jwt_issuer, audience="other")  # type: ignore[arg-type]
     with pytest.raises(Unauthorized):
         await other_audience.verify(issued.token)
+
+
+def public_pem(key: rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey) -> str:
+    return key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    ).decode()
+
+
+async def test_previous_public_keys_are_published_and_verify_but_never_sign(rsa_pem: bytes) -> None:
+    current = serialization.load_pem_private_key(rsa_pem, password=None)
+    old_rsa = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    old_ed = ed25519.Ed25519PrivateKey.generate()
+    # Two PEMs one after the other, escaped as in a .env file; the current key listed again is harmless.
+    previous = (public_pem(old_rsa) + public_pem(old_ed) + public_pem(current)).replace("\n", "\\n")  # type: ignore[arg-type]
+    config = settings(jwt_private_key=rsa_pem.decode(), jwt_previous_public_keys=previous)
+    ring = key_ring(config)
+    old_kids = [SigningKey.from_pem(pem(k)).kid for k in (old_rsa, old_ed)]
+    assert [k["kid"] for k in ring.public_jwks()] == [signing_key(config).kid, *old_kids]
+    assert [k["alg"] for k in ring.public_jwks()] == ["RS256", "RS256", "EdDSA"]
+
+    verifier = TokenVerifier(own_key_set(config, None), issuer=config.jwt_issuer, audience=config.jwt_audience)  # type: ignore[arg-type]
+    for old in (old_rsa, old_ed):
+        old_issuer = AccessTokenIssuer(
+            SigningKey.from_pem(pem(old)), issuer=config.jwt_issuer, audience=config.jwt_audience, ttl_seconds=60
+        )
+        await verifier.verify(old_issuer.issue(user_id=uuid.uuid4(), email="ann@example.com", role="customer").token)
+    assert ring.current.kid == signing_key(config).kid  # and only the current key signs
+
+
+def test_bad_previous_public_keys_stop_the_start(rsa_pem: bytes) -> None:
+    short = public_pem(rsa.generate_private_key(public_exponent=65537, key_size=1024))
+    broken = "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n"
+    for value, message in [
+        ("not a key", "no PEM public key"),
+        (rsa_pem.decode(), "private key"),
+        (broken, "key 1 is not a PEM public key"),
+        (public_pem(ed25519.Ed25519PrivateKey.generate()) + short, "key 2: RSA keys need at least"),
+    ]:
+        with pytest.raises(SettingsError, match=message):
+            key_ring(settings(jwt_private_key=rsa_pem.decode(), jwt_previous_public_keys=value))
 
 
 def test_key_from_file_and_missing_key(tmp_path: Path, rsa_pem: bytes) -> None:

@@ -16,7 +16,8 @@ from user_service.startup import prepare_credentials
 from user_service.tokens import own_key_set
 
 
-def create_app() -> Litestar:
+def create_app(settings: UserSettings | None = None) -> Litestar:
+    """The app from environment variables, or from `settings` (tests build it in-process with their own)."""
     return create_service_app(
         ServiceDefinition(
             name="user",
@@ -28,5 +29,6 @@ def create_app() -> Litestar:
             on_startup=[prepare_credentials, bootstrap_admin],
             workers=[housekeeping_worker],
             key_set_factory=own_key_set,
-        )
+        ),
+        settings=settings,
     )

@@ -14,6 +14,10 @@ class UserSettings(PlatformSettings, kw_only=True, frozen=True):
     # because multi-line values are awkward in .env files and task definitions.
     jwt_private_key: str | None = None
     jwt_private_key_file: str | None = None
+    # PEMs of earlier signing keys' public halves, one after the other (literal "\n" accepted too):
+    # published in the JWKS and accepted, never used to sign, so a rotation leaves tokens signed
+    # before it valid until they expire. Drop a key once the access-token lifetime has passed.
+    jwt_previous_public_keys: str | None = None
     access_token_ttl_seconds: int = 900
     refresh_token_ttl_seconds: int = THIRTY_DAYS
     # The admin created at start. An account that already has this email is promoted only if this

@@ -1,4 +1,4 @@
-"""Token issuing: the signing key, its JWKS, signed access tokens and opaque refresh tokens."""
+"""Token issuing: the signing key, the JWKS (with previous keys), signed access tokens, opaque refresh tokens."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import functools
 import hashlib
 import json
 import os
+import re
 import secrets
 import time
 import uuid
@@ -50,22 +51,73 @@ class SigningKey:
         if isinstance(key, rsa.RSAPrivateKey):
             if key.key_size < RSA_KEY_BITS:
                 raise SettingsError(f"JWT signing key: RSA keys need at least {RSA_KEY_BITS} bits")
-            jwk: dict[str, str] = RSAAlgorithm.to_jwk(key.public_key(), as_dict=True)
-            algorithm = "RS256"
-        elif isinstance(key, ed25519.Ed25519PrivateKey):
-            jwk = OKPAlgorithm.to_jwk(key.public_key(), as_dict=True)
-            algorithm = "EdDSA"
-        else:
+        elif not isinstance(key, ed25519.Ed25519PrivateKey):
             raise SettingsError("JWT signing key must be an RSA or Ed25519 private key")
-        kid = jwk_thumbprint(jwk)
-        public = {k: str(v) for k, v in jwk.items() if k in _THUMBPRINT_MEMBERS[jwk["kty"]]}
-        return cls(key, algorithm, kid, {**public, "kid": kid, "alg": algorithm, "use": "sig"})
-
-    def jwks(self) -> dict[str, Any]:
-        return {"keys": [self.public_jwk]}
+        public = public_jwk(key.public_key())
+        return cls(key, public["alg"], public["kid"], public)
 
     def sign(self, claims: dict[str, Any]) -> str:
         return jwt.encode(claims, self.private_key, algorithm=self.algorithm, headers={"kid": self.kid})
+
+
+def public_jwk(key: rsa.RSAPublicKey | ed25519.Ed25519PublicKey) -> dict[str, str]:
+    """The JWK a verifier needs: only the public members, `kid` = thumbprint, `alg`, `use: sig`."""
+    if isinstance(key, rsa.RSAPublicKey):
+        jwk: dict[str, str] = RSAAlgorithm.to_jwk(key, as_dict=True)
+        algorithm = "RS256"
+    else:
+        jwk = OKPAlgorithm.to_jwk(key, as_dict=True)
+        algorithm = "EdDSA"
+    kid = jwk_thumbprint(jwk)
+    public = {k: str(v) for k, v in jwk.items() if k in _THUMBPRINT_MEMBERS[jwk["kty"]]}
+    return {**public, "kid": kid, "alg": algorithm, "use": "sig"}
+
+
+@dataclass(frozen=True, slots=True)
+class KeyRing:
+    """The key that signs, and the previous keys that only verify: their tokens stay valid until
+    they expire, so rotating the signing key signs nobody out."""
+
+    current: SigningKey
+    previous: tuple[dict[str, str], ...] = ()
+
+    def public_jwks(self) -> list[dict[str, str]]:
+        # The current key first; a key listed twice (or the current one again) is published once.
+        keys = {self.current.kid: self.current.public_jwk}
+        for jwk in self.previous:
+            keys.setdefault(jwk["kid"], jwk)
+        return list(keys.values())
+
+    def jwks(self) -> dict[str, Any]:
+        return {"keys": self.public_jwks()}
+
+
+_PEM_BLOCK = re.compile(r"-----BEGIN ([A-Z0-9 ]+)-----.+?-----END \1-----", re.DOTALL)
+
+
+def previous_public_jwks(pems: str) -> tuple[dict[str, str], ...]:
+    """JWT_PREVIOUS_PUBLIC_KEYS: one or more PEM public keys, one after the other."""
+    jwks: list[dict[str, str]] = []
+    blocks = list(_PEM_BLOCK.finditer(pems.replace("\\n", "\n")))
+    if not blocks:
+        raise SettingsError("JWT_PREVIOUS_PUBLIC_KEYS holds no PEM public key")
+    for number, block in enumerate(blocks, start=1):
+        # A private key here would be one more copy of a retired secret: only its public half is needed.
+        if "PRIVATE" in block.group(1):
+            raise SettingsError(
+                f"JWT_PREVIOUS_PUBLIC_KEYS: key {number} is a private key; give its public half "
+                "(openssl pkey -pubout)"
+            )
+        try:
+            key = serialization.load_pem_public_key(block.group(0).encode())
+        except (ValueError, TypeError) as exc:
+            raise SettingsError(f"JWT_PREVIOUS_PUBLIC_KEYS: key {number} is not a PEM public key") from exc
+        if isinstance(key, rsa.RSAPublicKey) and key.key_size < RSA_KEY_BITS:
+            raise SettingsError(f"JWT_PREVIOUS_PUBLIC_KEYS: key {number}: RSA keys need at least {RSA_KEY_BITS} bits")
+        if not isinstance(key, rsa.RSAPublicKey | ed25519.Ed25519PublicKey):
+            raise SettingsError(f"JWT_PREVIOUS_PUBLIC_KEYS: key {number} must be an RSA or Ed25519 public key")
+        jwks.append(public_jwk(key))
+    return tuple(jwks)
 
 
 # RFC 7638 §3.2: the required members of each key type, and only those, make the thumbprint.
@@ -96,6 +148,13 @@ def signing_key(settings: UserSettings) -> SigningKey:
     raise SettingsError("JWT_PRIVATE_KEY or JWT_PRIVATE_KEY_FILE is required outside ENVIRONMENT=local")
 
 
+@functools.cache
+def key_ring(settings: UserSettings) -> KeyRing:
+    """The signing key and, from JWT_PREVIOUS_PUBLIC_KEYS, the keys that only verify."""
+    previous = settings.jwt_previous_public_keys
+    return KeyRing(signing_key(settings), previous_public_jwks(previous) if previous else ())
+
+
 def local_key_pem(path: Path) -> bytes:
     """Read the local development key, generating it first if missing. Several processes may start
     at once: each writes a private temporary file and links it into place, and the losers read the
@@ -123,10 +182,10 @@ def own_key_set(settings: PlatformSettings, _user_service: ServiceClient) -> Key
     """The user service verifies its own tokens against its own JWKS, with no HTTP call to itself."""
     if not isinstance(settings, UserSettings):
         raise TypeError("the user service runs with UserSettings")
-    key = signing_key(settings)  # load now, so a bad key stops the start instead of the first request
+    keys = key_ring(settings)  # load now, so a bad key stops the start instead of the first request
 
     async def fetch() -> dict[str, Any]:
-        return key.jwks()
+        return keys.jwks()
 
     return KeySet(fetch, cache_seconds=float(settings.jwks_cache_seconds))
 

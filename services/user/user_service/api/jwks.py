@@ -7,7 +7,7 @@ from litestar.datastructures import CacheControlHeader
 
 from user_service.schemas import JsonWebKeySet
 from user_service.settings import UserSettings
-from user_service.tokens import signing_key
+from user_service.tokens import key_ring
 
 # Verifiers cache the key set; a short max-age lets a rotated key reach them within minutes.
 JWKS_CACHE = CacheControlHeader(max_age=300, public=True)
@@ -18,5 +18,6 @@ class JwksController(Controller):
 
     @get("/.well-known/jwks.json", operation_id="getJwks", cache_control=JWKS_CACHE)
     async def jwks(self, user_settings: UserSettings) -> JsonWebKeySet:
-        """The JSON Web Key Set (RFC 7517): each key with `kid`, `alg` and `use: sig`."""
-        return JsonWebKeySet(keys=[signing_key(user_settings).public_jwk])
+        """The JSON Web Key Set (RFC 7517): the signing key, then the previous keys that still verify;
+        each with `kid`, `alg` and `use: sig`."""
+        return JsonWebKeySet(keys=key_ring(user_settings).public_jwks())
