@@ -7,18 +7,22 @@ the plumbing of registering a user or creating a product.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email
 import secrets
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from email.message import Message
 from pathlib import Path
 from typing import Any, TypeVar
 
 import aiohttp
+import asyncpg
 import msgspec
+
+from commerce_platform.database import Database, asyncpg_dsn
 
 DEFAULT_PASSWORD = "Correct-Horse-Battery-9"
 PROBLEM_JSON = "application/problem+json"
@@ -192,6 +196,39 @@ async def eventually(probe: Callable[[], Awaitable[T]], accept: Callable[[T], bo
         if accept(value) or time.monotonic() > deadline:
             return value
         await asyncio.sleep(0.2)
+
+
+async def until(condition: Callable[[], bool], timeout: float = 5.0) -> bool:
+    """Whether `condition()` holds within `timeout` (polled every 20 ms), for in-process effects."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(0.02)
+    return True
+
+
+@contextlib.asynccontextmanager
+async def schema_database(admin_url: str, schema: str) -> AsyncIterator[Database]:
+    """A service's own `Database` for `schema` over the administrator's login: to run the service's
+    code (statements, handlers, workers) directly against the real, migrated schema."""
+    database = Database(admin_url, schema=schema, application_name=f"{schema}-tests")
+    try:
+        yield database
+    finally:
+        await database.close()
+
+
+@contextlib.asynccontextmanager
+async def schema_pool(admin_url: str, schema: str) -> AsyncIterator[asyncpg.Pool]:
+    """Administrator connections with `schema` as search_path, to look at what a service committed."""
+    pool = await asyncpg.create_pool(
+        asyncpg_dsn(admin_url), min_size=1, max_size=4, server_settings={"search_path": schema}
+    )
+    try:
+        yield pool
+    finally:
+        await pool.close()
 
 
 def mails_to(maildir: Path, recipient: str) -> list[Message]:

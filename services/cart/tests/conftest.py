@@ -14,9 +14,9 @@ import aiohttp
 import asyncpg
 import pytest
 
-from commerce_platform.database import Database, asyncpg_dsn
+from commerce_platform.database import Database
 from commerce_platform.devstack.launcher import Stack
-from commerce_platform.testing import admin_headers, create_category, create_product
+from commerce_platform.testing import admin_headers, create_category, create_product, schema_database, schema_pool
 
 
 @pytest.fixture(scope="module")
@@ -33,21 +33,13 @@ async def catalog(stack: Stack, http: aiohttp.ClientSession) -> dict[str, Any]:
 @pytest.fixture(scope="session")
 async def cart_db(stack: Stack) -> AsyncIterator[asyncpg.Pool]:
     """Administrator connections with the service's search_path, to look at what it committed."""
-    pool = await asyncpg.create_pool(
-        asyncpg_dsn(stack.admin_database_url), min_size=1, max_size=4, server_settings={"search_path": "carts"}
-    )
-    try:
+    async with schema_pool(stack.admin_database_url, "carts") as pool:
         yield pool
-    finally:
-        await pool.close()
 
 
 @pytest.fixture(scope="session")
 async def cart_database(stack: Stack) -> AsyncIterator[Database]:
     """The service's own `Database` over the administrator's login: for running the service's code
     (the store's statements, the purge) directly against the real schema."""
-    database = Database(stack.admin_database_url, schema="carts", application_name="cart-tests")
-    try:
+    async with schema_database(stack.admin_database_url, "carts") as database:
         yield database
-    finally:
-        await database.close()

@@ -19,8 +19,8 @@ import asyncpg
 import msgspec
 import pytest
 
-from commerce_platform.database import Database, asyncpg_dsn
-from commerce_platform.testing import Client, Reply
+from commerce_platform.database import Database
+from commerce_platform.testing import Client, Reply, schema_database, schema_pool
 
 
 @dataclass
@@ -99,24 +99,16 @@ def inventory(admin: Client, internal: Client) -> Inventory:
 @pytest.fixture(scope="session")
 async def inventory_db(stack: Any) -> AsyncIterator[asyncpg.Pool]:
     """Administrator connections with the service's search_path, to look at what it committed."""
-    pool = await asyncpg.create_pool(
-        asyncpg_dsn(stack.admin_database_url), min_size=1, max_size=4, server_settings={"search_path": "inventory"}
-    )
-    try:
+    async with schema_pool(stack.admin_database_url, "inventory") as pool:
         yield pool
-    finally:
-        await pool.close()
 
 
 @pytest.fixture(scope="session")
 async def inventory_database(stack: Any) -> AsyncIterator[Database]:
     """The service's own `Database` over the administrator's login: for running the service's code
     (event handlers, the ledger) directly against the real schema."""
-    database = Database(stack.admin_database_url, schema="inventory", application_name="inventory-tests")
-    try:
+    async with schema_database(stack.admin_database_url, "inventory") as database:
         yield database
-    finally:
-        await database.close()
 
 
 StockEvents = Callable[[str], Awaitable[list[dict[str, Any]]]]

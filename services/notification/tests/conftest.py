@@ -24,6 +24,7 @@ from aiosmtpd.smtp import Envelope, Session
 from commerce_platform.database import Database
 from commerce_platform.devstack.processes import free_port
 from commerce_platform.http_client import ServiceClient
+from commerce_platform.testing import schema_database
 from notification_service.delivery import CLAIMED_COLUMNS
 
 _INSERT = """
@@ -72,11 +73,8 @@ class NotificationRows:
 @pytest.fixture(scope="session")
 async def notifications_database(stack: Any) -> AsyncIterator[Database]:
     """The service's own `Database` over the administrator's login, to run its code on the real schema."""
-    database = Database(stack.admin_database_url, schema="notifications", application_name="notification-tests")
-    try:
+    async with schema_database(stack.admin_database_url, "notifications") as database:
         yield database
-    finally:
-        await database.close()
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from commerce_platform.aws import AwsClients
 from commerce_platform.devstack.aws_emulator import REGION
 from commerce_platform.devstack.processes import free_port
 from commerce_platform.http_client import ServiceClient
-from commerce_platform.testing import new_shopper
+from commerce_platform.testing import new_shopper, until
 from notification_service.channels.email import SesEmailSender, SmtpEmailSender
 from notification_service.channels.sms import SnsSmsSender
 from notification_service.contacts import ContactDirectory
@@ -43,14 +43,6 @@ async def smtp(sink: tuple[Any, int]) -> AsyncIterator[SmtpEmailSender]:
         sender._client.close()  # the server may be holding a message: no polite QUIT
 
 
-async def _eventually(condition: Any, timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        await asyncio.sleep(0.02)
-    return True
-
 
 async def test_emails_sent_before_a_shutdown_mid_batch_are_recorded(
     stack: Any, rows: Any, sink: tuple[Any, int], smtp: SmtpEmailSender, user_service: ServiceClient
@@ -62,7 +54,7 @@ async def test_emails_sent_before_a_shutdown_mid_batch_are_recorded(
     deliverer = Deliverer(rows.database, _settings(stack), smtp, None, ContactDirectory(user_service))  # type: ignore[arg-type]
     batch = asyncio.create_task(deliverer.deliver(token, claimed))
     # Sends take turns on one connection: once "c" hangs in DATA, "a" and "b" have their answers.
-    assert await _eventually(lambda: handler.holding == ["c"])
+    assert await until(lambda: handler.holding == ["c"])
     batch.cancel()  # the worker is stopped (a deploy, a scale-in)
     with pytest.raises(asyncio.CancelledError):
         await batch

@@ -8,8 +8,7 @@ import datetime
 import email
 import ipaddress
 import ssl
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -24,6 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from commerce_platform.devstack.processes import free_port
+from commerce_platform.testing import until
 from notification_service.channels.email import SmtpEmailSender
 from notification_service.delivery import Deliverer, delivery_worker
 from notification_service.settings import NotificationSettings
@@ -131,14 +131,6 @@ async def _send(sender: SmtpEmailSender, subject: str, to: str = "ada@example.co
     return await sender.send(to=to, subject=subject, text=f"{subject} text", html=f"<p>{subject}</p>")
 
 
-async def _eventually(condition: Callable[[], bool], timeout: float = 3.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        await asyncio.sleep(0.02)
-    return True
-
 
 async def test_several_sends_share_one_connection(server: SmtpServer, handler: RecordingHandler) -> None:
     sender = _sender(server)
@@ -184,7 +176,7 @@ async def test_a_connection_the_server_timed_out_is_replaced(handler: RecordingH
     sender = _sender(server)  # our own idle close (30 s) is far off
     try:
         await _send(sender, "first")
-        assert await _eventually(lambda: not sender._client.is_connected)  # the server hung up
+        assert await until(lambda: not sender._client.is_connected, 3.0)  # the server hung up
         await _send(sender, "second")
     finally:
         await sender.close()
@@ -229,7 +221,7 @@ async def test_an_idle_connection_is_closed_and_reopened_on_demand(
             await _send(sender, f"busy {n}")
             await asyncio.sleep(0.15)
         assert handler.quit_peers == []
-        assert await _eventually(lambda: len(handler.quit_peers) == 1)
+        assert await until(lambda: len(handler.quit_peers) == 1, 3.0)
         assert not sender._client.is_connected
         await _send(sender, "after a pause")
     finally:

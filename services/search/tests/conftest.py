@@ -32,6 +32,7 @@ from commerce_platform.events.catalog import (
 )
 from commerce_platform.events.consumer import apply_event
 from commerce_platform.events.envelope import Envelope, new_envelope
+from commerce_platform.testing import schema_database
 from search_service.events import HANDLERS
 
 PROBLEM_JSON = "application/problem+json"
@@ -181,11 +182,8 @@ class SearchApi:
 @pytest.fixture(scope="session")
 async def search_database(stack: Any) -> AsyncIterator[Database]:
     """The stack's `search` schema (migrated by the running service), as the administrator."""
-    database = Database(stack.admin_database_url, schema="search", application_name="search-tests")
-    try:
+    async with schema_database(stack.admin_database_url, "search") as database:
         yield database
-    finally:
-        await database.close()
 
 
 @pytest.fixture(scope="session")
